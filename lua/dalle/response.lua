@@ -1,0 +1,141 @@
+-- The tolerant rules for reading the service's JSON bodies (submit reply,
+-- GET /sdk/art/{id} and the callback POST): aiRight does not publish them,
+-- so every shape below is accepted and documented in the README.
+local cjson = require "cjson.safe"
+
+local M = {}
+
+local WRAPPERS = { "data", "result", "payload" }
+local MAX_UNWRAP = 2
+local ID_KEYS = { "id", "jobId", "job_id", "_id", "request_id", "taskId" }
+local STATUS_KEYS = { "status", "state" }
+local IMAGE_KEYS = { "url", "imageUrl", "image_url", "image", "output", "outputs", "images" }
+local REASON_KEYS = { "error", "message", "msg", "reason" }
+
+local function set(words)
+  local s = {}
+  for _, w in ipairs(words) do s[w] = true end
+  return s
+end
+
+local STATUS_WORDS = {
+  pending = set { "queued", "pending", "created", "starting", "processing", "in_queue",
+    "in_progress", "running", "process" },
+  succeeded = set { "success", "succeeded", "completed", "complete", "done", "ok", "finished" },
+  failed = set { "failed", "failure", "error", "canceled", "cancelled", "timeout", "rejected" },
+}
+
+-- A decoded JSON object (an array has [1]; JSON null is not a table).
+local function is_object(v)
+  return type(v) == "table" and v[1] == nil
+end
+
+local function id_string(v)
+  if type(v) == "string" and v ~= "" then return v end
+  if type(v) == "number" and v == v and v ~= math.huge and v ~= -math.huge then
+    if v == math.floor(v) then return string.format("%.0f", v) end
+    return tostring(v)
+  end
+  return nil
+end
+
+-- classify("COMPLETED") --> "succeeded"; an unknown word --> "pending".
+function M.classify(word)
+  local lower = word:lower()
+  for status, words in pairs(STATUS_WORDS) do
+    if words[lower] then return status end
+  end
+  return "pending"
+end
+
+local function urls_of(v, out)
+  if type(v) == "string" then
+    if v ~= "" then out[#out + 1] = v end
+  elseif type(v) == "table" then
+    if type(v.url) == "string" then
+      out[#out + 1] = v.url
+    else
+      for _, item in ipairs(v) do
+        if type(item) == "string" then
+          out[#out + 1] = item
+        elseif type(item) == "table" and type(item.url) == "string" then
+          out[#out + 1] = item.url
+        end
+      end
+    end
+  end
+  return out
+end
+
+local function reason_of(obj)
+  for _, key in ipairs(REASON_KEYS) do
+    local v = obj[key]
+    if type(v) == "string" and v ~= "" then return v end
+    if type(v) == "table" and type(v.message) == "string" then return v.message end
+  end
+  return nil
+end
+
+-- read(value) --> { id, status, service_status, images, reason, raw }
+-- status is "pending", "succeeded", "failed" or nil when the body has none.
+function M.read(value)
+  local reading = { raw = value, images = {} }
+  local bare = id_string(value)
+  if bare then
+    reading.id = bare
+    return reading
+  end
+  if not is_object(value) then return reading end
+  local obj = value
+  for _ = 1, MAX_UNWRAP do
+    local inner
+    for _, key in ipairs(WRAPPERS) do
+      if is_object(obj[key]) then
+        inner = obj[key]
+        break
+      end
+    end
+    if not inner then break end
+    obj = inner
+  end
+  for _, key in ipairs(ID_KEYS) do
+    reading.id = id_string(obj[key])
+    if reading.id then break end
+  end
+  for _, key in ipairs(STATUS_KEYS) do
+    if type(obj[key]) == "string" then
+      reading.service_status = obj[key]
+      reading.status = M.classify(obj[key])
+      break
+    end
+  end
+  for _, key in ipairs(IMAGE_KEYS) do
+    urls_of(obj[key], reading.images)
+    if #reading.images > 0 then break end
+  end
+  if not reading.status and #reading.images > 0 then reading.status = "succeeded" end
+  reading.reason = reason_of(obj)
+  return reading
+end
+
+-- decode(body) --> value | nil, message
+function M.decode(body)
+  if body == nil or body:match("^%s*$") then return nil, "the body is empty" end
+  local value, problem = cjson.decode(body)
+  if value == nil then return nil, "the body is not JSON (" .. tostring(problem) .. ")" end
+  return value
+end
+
+-- The message in an error body, if it has one.
+function M.service_message(body)
+  local value = M.decode(body or "")
+  if type(value) == "table" then
+    local reading = M.read(value)
+    if reading.reason then return reading.reason end
+  elseif type(value) == "string" and value ~= "" then
+    return value
+  end
+  return nil
+end
+
+return M

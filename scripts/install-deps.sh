@@ -1,0 +1,27 @@
+#!/bin/sh
+# Installs the Debian/Ubuntu packages that building, the demo and the specs
+# need; as a non-root user it prints the one command to run instead.
+set -eu
+
+PACKAGES="gcc make pkg-config libc6-dev libcurl4-openssl-dev libmicrohttpd-dev
+lua5.4 liblua5.4-dev lua-cjson lua-busted lua-check"
+
+missing=""
+for p in $PACKAGES; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "missing packages:$missing (install them with your package manager)" >&2
+    exit 1
+fi
+if [ "$(id -u)" != 0 ]; then
+    echo "missing packages; run:  sudo apt-get install -y$missing" >&2
+    exit 1
+fi
+echo "installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

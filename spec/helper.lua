@@ -1,0 +1,144 @@
+-- Shared by the specs: starts and stops a real dalle-mock on a free loopback
+-- port, and reads what it received through its /_mock routes with curl.
+local cjson = require "cjson"
+
+local helper = {}
+
+local MOCK = "build/dalle-mock"
+local START_SECONDS = 10
+
+local function sh_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+local function read_all(cmd)
+  local f = assert(io.popen(cmd, "r"))
+  local out = f:read("*a")
+  f:close()
+  return out
+end
+
+-- os.execute says true/nil from 5.2 on and an exit status on 5.1.
+local function run_ok(cmd)
+  local r = os.execute(cmd)
+  return r == true or r == 0
+end
+helper.run_ok = run_ok
+
+local function sleep(seconds)
+  os.execute("sleep " .. seconds)
+end
+helper.sleep = sleep
+
+local Mock = {}
+Mock.__index = Mock
+
+-- start_mock{"--shape", "data", ...} --> mock with .url, .port
+function helper.start_mock(args)
+  local dir = os.tmpname()
+  os.remove(dir)
+  local port_file = dir .. ".port"
+  local log_file = dir .. ".log"
+  local argv = { MOCK, "--port", "0", "--port-file", port_file, "--api-key", "test-key" }
+  for _, a in ipairs(args or {}) do argv[#argv + 1] = a end
+  for i, a in ipairs(argv) do argv[i] = sh_quote(a) end
+  -- $PPID is this Lua process: the mock exits by itself if we die.
+  local pid = read_all(table.concat(argv, " ") .. " --watch-pid $PPID >/dev/null 2>"
+    .. sh_quote(log_file) .. " & echo $!"):match("%d+")
+  assert(pid, "could not start dalle-mock")
+  local port
+  for _ = 1, START_SECONDS * 20 do
+    local f = io.open(port_file, "r")
+    if f then
+      port = f:read("*n")
+      f:close()
+      if port then break end
+    end
+    sleep(0.05)
+  end
+  if not port then
+    local f = io.open(log_file)
+    local log = f and f:read("*a") or ""
+    if f then f:close() end
+    error("dalle-mock did not start: " .. log)
+  end
+  os.remove(port_file)
+  return setmetatable({ pid = pid, port = port, url = "http://127.0.0.1:" .. port,
+    log_file = log_file }, Mock)
+end
+
+function Mock:stop()
+  os.execute("kill " .. self.pid .. " 2>/dev/null")
+  for _ = 1, 100 do
+    if not run_ok("kill -0 " .. self.pid .. " 2>/dev/null") then break end
+    sleep(0.05)
+  end
+  os.remove(self.log_file)
+end
+
+-- A control request to the mock's /_mock routes; returns the decoded body.
+function Mock:control(method, path, query)
+  local q = {}
+  for k, v in pairs(query or {}) do q[#q + 1] = k .. "=" .. tostring(v) end
+  table.sort(q)
+  local url = self.url .. path .. (#q > 0 and "?" .. table.concat(q, "&") or "")
+  local body = read_all("curl -s -X " .. method .. " " .. sh_quote(url))
+  return cjson.decode(body)
+end
+
+function Mock:reset() return self:control("POST", "/_mock/reset") end
+function Mock:fault(spec) return self:control("POST", "/_mock/fault", spec) end
+function Mock:config(spec) return self:control("POST", "/_mock/config", spec) end
+function Mock:requests() return self:control("GET", "/_mock/requests") end
+function Mock:callbacks() return self:control("GET", "/_mock/callbacks") end
+
+-- The requests the mock received on one route: "submit", "poll" or "image".
+function Mock:requests_to(route)
+  local suffix = ({ submit = "/sdk/models/dall%-e$", poll = "/sdk/art/", image = "/images/" })[route]
+  local out = {}
+  for _, r in ipairs(self:requests()) do
+    if r.path:find(suffix) then out[#out + 1] = r end
+  end
+  return out
+end
+
+-- A client for this mock with quick polling, as the specs want it.
+function Mock:client(extra)
+  local dalle = require "dalle"
+  local config = {
+    api_key = "test-key",
+    base_url = self.url,
+    callback = self.url .. "/_mock/callback",
+    poll_interval = 0.05,
+    max_poll_interval = 0.2,
+  }
+  for k, v in pairs(extra or {}) do config[k] = v end
+  return assert(dalle.new(config))
+end
+
+function helper.read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local data = f:read("*a")
+  f:close()
+  return data
+end
+
+function helper.tmpdir()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(run_ok("mkdir -p " .. sh_quote(dir)))
+  return dir
+end
+
+function helper.rmdir(dir)
+  os.execute("rm -rf " .. sh_quote(dir))
+end
+
+function helper.list_dir(dir)
+  local names = {}
+  for line in read_all("ls -A " .. sh_quote(dir)):gmatch("[^\n]+") do names[#names + 1] = line end
+  return names
+end
+
+return helper

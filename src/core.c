@@ -1,0 +1,464 @@
+/* dalle.core: the Lua binding. Exposes the rules check, and a client object
+ * that owns one transport and one schedule and turns finished transfers and
+ * due timers into plain event tables in step(). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compat.h"
+#include "rules.h"
+#include "schedule.h"
+#include "transport.h"
+
+#define CLIENT_MT "dalle.core.client"
+#define MAX_REQUEST_HEADERS 32
+#define MAX_FORM_FIELDS 16
+/* step() never blocks longer than this at once, so a long wait still
+ * notices the clock (and a client closed from a signal handler). */
+#define MAX_STEP_WAIT_MS 1000
+
+#define OPTION_LIST "prompt, model, size, quality, style, callback"
+
+typedef struct client {
+    dalle_transport transport;
+    dalle_schedule schedule;
+    long long next_id;
+    dalle_transfer *handing; /* being turned into a table; freed if that throws */
+    int open;
+} client;
+
+/* ---- rules ---------------------------------------------------------------- */
+
+static const char **option_slot(dalle_params *p, const char *name)
+{
+    if (strcmp(name, "prompt") == 0) return &p->prompt;
+    if (strcmp(name, "model") == 0) return &p->model;
+    if (strcmp(name, "size") == 0) return &p->size;
+    if (strcmp(name, "quality") == 0) return &p->quality;
+    if (strcmp(name, "style") == 0) return &p->style;
+    if (strcmp(name, "callback") == 0) return &p->callback;
+    return NULL;
+}
+
+static int invalid(lua_State *L, const char *field, const char *message)
+{
+    lua_pushnil(L);
+    lua_pushstring(L, message);
+    lua_pushstring(L, field);
+    return 3;
+}
+
+static void set_string(lua_State *L, const char *key, const char *value)
+{
+    if (!value) return;
+    lua_pushstring(L, value);
+    lua_setfield(L, -2, key);
+}
+
+/* validate(opts [, default_callback]) -> params | nil, message, field */
+static int l_validate(lua_State *L)
+{
+    dalle_params params;
+    dalle_rules_error err;
+    luaL_checktype(L, 1, LUA_TTABLE);
+    memset(&params, 0, sizeof params);
+
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+        const char **slot = NULL;
+        char message[DALLE_RULES_MESSAGE_MAX];
+        if (lua_type(L, -2) == LUA_TSTRING) slot = option_slot(&params, lua_tostring(L, -2));
+        if (!slot) {
+            if (lua_type(L, -2) != LUA_TSTRING) {
+                snprintf(message, sizeof message,
+                         "option names must be strings (got a %s key; allowed: %s)",
+                         luaL_typename(L, -2), OPTION_LIST);
+                return invalid(L, "?", message);
+            }
+            snprintf(message, sizeof message, "unknown option '%.60s' (allowed: %s)",
+                     lua_tostring(L, -2), OPTION_LIST);
+            return invalid(L, lua_tostring(L, -2), message);
+        }
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            snprintf(message, sizeof message, "option '%s' must be a string (got %s)",
+                     lua_tostring(L, -2), luaL_typename(L, -1));
+            return invalid(L, lua_tostring(L, -2), message);
+        }
+        *slot = lua_tostring(L, -1);
+        if (slot == &params.prompt) params.prompt_len = lua_rawlen(L, -1);
+        lua_pop(L, 1);
+    }
+    if (!params.callback && lua_type(L, 2) == LUA_TSTRING) params.callback = lua_tostring(L, 2);
+
+    if (dalle_rules_check(&params, &err) != 0) return invalid(L, err.field, err.message);
+
+    lua_createtable(L, 0, 8);
+    lua_pushlstring(L, params.prompt, params.prompt_len);
+    lua_setfield(L, -2, "prompt");
+    set_string(L, "model", params.model);
+    set_string(L, "size", params.size);
+    set_string(L, "quality", params.quality);
+    set_string(L, "style", params.style);
+    set_string(L, "callback", params.callback);
+    set_string(L, "model_id", params.rule->model_id);
+    set_string(L, "path", params.rule->path);
+    return 1;
+}
+
+static void push_choices(lua_State *L, const char *const *list, const char *key)
+{
+    lua_newtable(L);
+    for (int i = 0; i < DALLE_RULES_MAX_CHOICES && list[i]; i++) {
+        lua_pushstring(L, list[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, key);
+}
+
+/* rules() -> { {name=, model_id=, path=, sizes=, qualities=, styles=,
+ *               prompt_max_chars=}, ... } in table order */
+static int l_rules(lua_State *L)
+{
+    const dalle_model_rule *rule;
+    lua_newtable(L);
+    for (size_t i = 0; (rule = dalle_rules_at(i)); i++) {
+        lua_newtable(L);
+        set_string(L, "name", rule->name);
+        set_string(L, "model_id", rule->model_id);
+        set_string(L, "path", rule->path);
+        push_choices(L, rule->sizes, "sizes");
+        push_choices(L, rule->qualities, "qualities");
+        push_choices(L, rule->styles, "styles");
+        lua_pushinteger(L, (lua_Integer)rule->prompt_max_chars);
+        lua_setfield(L, -2, "prompt_max_chars");
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+    return 1;
+}
+
+static int l_is_http_url(lua_State *L)
+{
+    lua_pushboolean(L, dalle_is_http_url(luaL_checkstring(L, 1)));
+    return 1;
+}
+
+static int l_now(lua_State *L)
+{
+    lua_pushnumber(L, dalle_now());
+    return 1;
+}
+
+/* ---- client --------------------------------------------------------------- */
+
+static client *check_client(lua_State *L)
+{
+    client *c = luaL_checkudata(L, 1, CLIENT_MT);
+    if (!c->open) luaL_error(L, "attempt to use a closed dalle client");
+    return c;
+}
+
+static void close_client(client *c)
+{
+    if (!c->open) return;
+    c->open = 0;
+    dalle_transfer_free(c->handing);
+    c->handing = NULL;
+    dalle_transport_free(&c->transport);
+    dalle_schedule_free(&c->schedule);
+}
+
+static int l_new(lua_State *L)
+{
+    client *c = dalle_newuserdata(L, sizeof *c);
+    memset(c, 0, sizeof *c);
+    luaL_setmetatable(L, CLIENT_MT);
+    if (dalle_transport_init(&c->transport) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, "libcurl could not be initialised");
+        return 2;
+    }
+    dalle_schedule_init(&c->schedule);
+    c->open = 1;
+    return 1;
+}
+
+static const char *opt_string(lua_State *L, int table, const char *key)
+{
+    const char *value;
+    lua_getfield(L, table, key);
+    value = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    lua_pop(L, 1); /* the string stays alive in the request table */
+    return value;
+}
+
+static double opt_number(lua_State *L, int table, const char *key)
+{
+    double value;
+    lua_getfield(L, table, key);
+    value = lua_type(L, -1) == LUA_TNUMBER ? (double)lua_tonumber(L, -1) : 0;
+    lua_pop(L, 1);
+    return value;
+}
+
+static long seconds_to_ms(double seconds)
+{
+    if (!(seconds > 0)) return 0;
+    if (seconds > 86400.0 * 365) return 86400L * 365 * 1000;
+    return (long)ceil(seconds * 1000.0);
+}
+
+/* request{url=, headers={...}, fields={{name, value}, ...}, file=, timeout=,
+ *         connect_timeout=, low_speed_time=, max_body=, user_agent=,
+ *         ca_file=, ca_path=} -> id | nil, message */
+static int l_request(lua_State *L)
+{
+    client *c = check_client(L);
+    const char *headers[MAX_REQUEST_HEADERS];
+    dalle_field fields[MAX_FORM_FIELDS];
+    dalle_request req;
+    char error[CURL_ERROR_SIZE];
+    long long id;
+
+    luaL_checktype(L, 2, LUA_TTABLE);
+    memset(&req, 0, sizeof req);
+    req.url = opt_string(L, 2, "url");
+    luaL_argcheck(L, req.url != NULL, 2, "url is required");
+    req.file_path = opt_string(L, 2, "file");
+    req.user_agent = opt_string(L, 2, "user_agent");
+    req.ca_file = opt_string(L, 2, "ca_file");
+    req.ca_path = opt_string(L, 2, "ca_path");
+    req.timeout_ms = seconds_to_ms(opt_number(L, 2, "timeout"));
+    req.connect_timeout_ms = seconds_to_ms(opt_number(L, 2, "connect_timeout"));
+    req.low_speed_time_s = (long)ceil(opt_number(L, 2, "low_speed_time"));
+    req.max_body = (size_t)opt_number(L, 2, "max_body");
+
+    lua_getfield(L, 2, "headers");
+    if (lua_istable(L, -1)) {
+        size_t n = lua_rawlen(L, -1);
+        luaL_argcheck(L, n <= MAX_REQUEST_HEADERS, 2, "too many headers");
+        for (size_t i = 0; i < n; i++) {
+            lua_rawgeti(L, -1, (int)i + 1);
+            headers[i] = lua_tostring(L, -1);
+            luaL_argcheck(L, headers[i] != NULL, 2, "headers must be strings");
+            lua_pop(L, 1);
+        }
+        req.headers = headers;
+        req.header_count = n;
+    }
+    lua_getfield(L, 2, "fields");
+    if (lua_istable(L, -1)) {
+        size_t n = lua_rawlen(L, -1);
+        luaL_argcheck(L, n <= MAX_FORM_FIELDS, 2, "too many form fields");
+        for (size_t i = 0; i < n; i++) {
+            lua_rawgeti(L, -1, (int)i + 1);
+            luaL_argcheck(L, lua_istable(L, -1), 2, "a form field is {name, value}");
+            lua_rawgeti(L, -1, 1);
+            lua_rawgeti(L, -2, 2);
+            fields[i].name = lua_tostring(L, -2);
+            fields[i].value = lua_tolstring(L, -1, &fields[i].value_len);
+            luaL_argcheck(L, fields[i].name && fields[i].value, 2, "form fields must be strings");
+            /* The field table keeps both strings alive until the call ends. */
+            lua_pop(L, 3);
+        }
+        req.fields = fields;
+        req.field_count = n;
+    }
+
+    id = ++c->next_id;
+    if (dalle_transport_start(&c->transport, id, &req, error, sizeof error) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, error);
+        return 2;
+    }
+    lua_pushinteger(L, (lua_Integer)id);
+    return 1;
+}
+
+/* timer(seconds) -> id: an event with this id comes out of step() then. */
+static int l_timer(lua_State *L)
+{
+    client *c = check_client(L);
+    double seconds = luaL_checknumber(L, 2);
+    long long id = ++c->next_id;
+    if (dalle_schedule_add(&c->schedule, dalle_now() + (seconds > 0 ? seconds : 0), id) != 0)
+        return luaL_error(L, "out of memory");
+    lua_pushinteger(L, (lua_Integer)id);
+    return 1;
+}
+
+static int l_cancel(lua_State *L)
+{
+    client *c = check_client(L);
+    long long id = (long long)luaL_checkinteger(L, 2);
+    lua_pushboolean(L, dalle_transport_cancel(&c->transport, id) ||
+                           dalle_schedule_cancel(&c->schedule, id));
+    return 1;
+}
+
+/* Why a transfer failed below HTTP, in the words the Lua side maps to error
+ * kinds. "unsent" means the request provably never reached the service. */
+static const char *failure_of(const dalle_transfer *tr)
+{
+    switch (tr->result) {
+    case CURLE_OK:
+        return NULL;
+    case CURLE_OPERATION_TIMEDOUT:
+        return "timeout";
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SSL_CONNECT_ERROR:
+        return tr->request_sent ? "network" : "unsent";
+    case CURLE_WRITE_ERROR:
+        if (tr->too_large) return "too_large";
+        return tr->file_problem ? "file" : "network";
+    default:
+        return "network";
+    }
+}
+
+static void push_transfer_event(lua_State *L, dalle_transfer *tr)
+{
+    const char *failure = failure_of(tr);
+    lua_createtable(L, 0, 12);
+    lua_pushinteger(L, (lua_Integer)tr->id);
+    lua_setfield(L, -2, "id");
+    lua_pushnumber(L, (lua_Number)tr->status);
+    lua_setfield(L, -2, "status");
+    lua_pushlstring(L, tr->body ? tr->body : "", tr->body_len);
+    lua_setfield(L, -2, "body");
+    if (tr->content_type[0]) set_string(L, "content_type", tr->content_type);
+    if (tr->retry_after >= 0) {
+        lua_pushnumber(L, tr->retry_after);
+        lua_setfield(L, -2, "retry_after");
+    }
+    if (failure) {
+        set_string(L, "failure", failure);
+        set_string(L, "error", tr->error);
+    }
+    lua_pushboolean(L, tr->request_sent);
+    lua_setfield(L, -2, "sent");
+    lua_pushnumber(L, tr->elapsed);
+    lua_setfield(L, -2, "elapsed");
+    if (tr->file_state == DALLE_FILE_SAVED) {
+        set_string(L, "file", "saved");
+        lua_pushnumber(L, (lua_Number)tr->file_bytes);
+        lua_setfield(L, -2, "bytes");
+    } else if (tr->file_state == DALLE_FILE_DISCARDED) {
+        set_string(L, "file", "discarded");
+        set_string(L, "file_problem", tr->file_problem);
+    }
+}
+
+static int wait_budget_ms(client *c, double timeout)
+{
+    double wait = timeout, next = dalle_schedule_next(&c->schedule);
+    long curl_ms = dalle_transport_timeout(&c->transport);
+    if (next >= 0 && next - dalle_now() < wait) wait = next - dalle_now();
+    if (curl_ms >= 0 && curl_ms / 1000.0 < wait) wait = curl_ms / 1000.0;
+    if (wait <= 0) return 0;
+    if (wait * 1000.0 > MAX_STEP_WAIT_MS) return MAX_STEP_WAIT_MS;
+    return (int)ceil(wait * 1000.0);
+}
+
+/* Moves what is done (transfers, then due timers) into the events table at
+ * the top of the stack; returns how many. */
+static int collect(lua_State *L, client *c, int count)
+{
+    long long timer_id;
+    dalle_transfer *tr;
+    while ((tr = dalle_transport_next_done(&c->transport))) {
+        c->handing = tr;
+        push_transfer_event(L, tr);
+        lua_rawseti(L, -2, ++count);
+        c->handing = NULL;
+        dalle_transfer_free(tr);
+    }
+    while (dalle_schedule_pop_due(&c->schedule, dalle_now(), &timer_id)) {
+        lua_createtable(L, 0, 2);
+        lua_pushinteger(L, (lua_Integer)timer_id);
+        lua_setfield(L, -2, "id");
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "timer");
+        lua_rawseti(L, -2, ++count);
+    }
+    return count;
+}
+
+/* step([timeout]) -> events, active: waits at most `timeout` seconds (default
+ * 0) for the first event; never busy-waits. */
+static int l_step(lua_State *L)
+{
+    client *c = check_client(L);
+    double timeout = luaL_optnumber(L, 2, 0);
+    double deadline = dalle_now() + (timeout > 0 ? timeout : 0);
+    int count;
+
+    lua_newtable(L);
+    if (dalle_transport_wait(&c->transport, 0) != 0) return luaL_error(L, "curl multi failed");
+    count = collect(L, c, 0);
+    while (count == 0) {
+        double left = deadline - dalle_now();
+        int wait_ms;
+        if (left <= 0) break;
+        wait_ms = wait_budget_ms(c, left);
+        if (dalle_transport_wait(&c->transport, wait_ms) != 0)
+            return luaL_error(L, "curl multi failed");
+        count = collect(L, c, count);
+    }
+    lua_pushnumber(L, (lua_Number)(c->transport.running_count + c->schedule.count));
+    return 2;
+}
+
+static int l_active(lua_State *L)
+{
+    client *c = check_client(L);
+    lua_pushnumber(L, (lua_Number)c->transport.running_count);
+    lua_pushnumber(L, (lua_Number)c->schedule.count);
+    return 2;
+}
+
+static int l_close(lua_State *L)
+{
+    close_client(luaL_checkudata(L, 1, CLIENT_MT));
+    return 0;
+}
+
+static int l_tostring(lua_State *L)
+{
+    client *c = luaL_checkudata(L, 1, CLIENT_MT);
+    if (c->open)
+        lua_pushfstring(L, "dalle.core.client (%d transfers)", (int)c->transport.running_count);
+    else
+        lua_pushliteral(L, "dalle.core.client (closed)");
+    return 1;
+}
+
+static const luaL_Reg client_methods[] = {
+    {"request", l_request}, {"timer", l_timer}, {"cancel", l_cancel}, {"step", l_step},
+    {"active", l_active},   {"close", l_close}, {NULL, NULL}};
+
+static const luaL_Reg module_functions[] = {
+    {"validate", l_validate}, {"rules", l_rules}, {"is_http_url", l_is_http_url},
+    {"now", l_now},           {"new", l_new},     {NULL, NULL}};
+
+int luaopen_dalle_core(lua_State *L)
+{
+    if (luaL_newmetatable(L, CLIENT_MT)) {
+        luaL_newlib(L, client_methods);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, l_close);
+        lua_setfield(L, -2, "__gc");
+#if LUA_VERSION_NUM >= 504
+        lua_pushcfunction(L, l_close);
+        lua_setfield(L, -2, "__close");
+#endif
+        lua_pushcfunction(L, l_tostring);
+        lua_setfield(L, -2, "__tostring");
+    }
+    lua_pop(L, 1);
+    luaL_newlib(L, module_functions);
+    lua_pushliteral(L, LIBCURL_VERSION);
+    lua_setfield(L, -2, "curl_version");
+    return 1;
+}

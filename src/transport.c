@@ -1,0 +1,404 @@
+/* HTTP on one curl multi handle: starting requests (multipart submits, GETs,
+ * downloads to a temporary file renamed into place), collecting bodies under a
+ * cap, and handing finished transfers to the binding. */
+#include "transport.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BODY_INITIAL_CAPACITY 1024
+#define RETRY_AFTER_MAX_LEN 64
+/* A Retry-After further out than this is treated as this. */
+#define RETRY_AFTER_MAX_SECONDS 86400.0
+#define MAX_REDIRECTS 5
+#define TEMP_SUFFIX ".part-XXXXXX"
+
+static int global_refs;
+
+int dalle_transport_init(dalle_transport *t)
+{
+    memset(t, 0, sizeof *t);
+    if (global_refs++ == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        global_refs--;
+        return -1;
+    }
+    t->multi = curl_multi_init();
+    if (!t->multi) {
+        if (--global_refs == 0) curl_global_cleanup();
+        return -1;
+    }
+    return 0;
+}
+
+static void discard_file(dalle_transfer *tr, const char *problem)
+{
+    if (tr->file) {
+        fclose(tr->file);
+        tr->file = NULL;
+    }
+    if (tr->temp_path) unlink(tr->temp_path);
+    tr->file_state = DALLE_FILE_DISCARDED;
+    if (!tr->file_problem) tr->file_problem = problem;
+}
+
+void dalle_transfer_free(dalle_transfer *tr)
+{
+    if (!tr) return;
+    if (tr->file) discard_file(tr, NULL);
+    if (tr->easy) curl_easy_cleanup(tr->easy);
+    curl_mime_free(tr->mime);
+    curl_slist_free_all(tr->headers);
+    free(tr->body);
+    free(tr->file_path);
+    free(tr->temp_path);
+    free(tr);
+}
+
+static void unlink_running(dalle_transport *t, dalle_transfer *tr)
+{
+    if (tr->prev)
+        tr->prev->next = tr->next;
+    else
+        t->running = tr->next;
+    if (tr->next) tr->next->prev = tr->prev;
+    tr->prev = tr->next = NULL;
+    t->running_count--;
+    curl_multi_remove_handle(t->multi, tr->easy);
+}
+
+void dalle_transport_free(dalle_transport *t)
+{
+    if (!t->multi) return;
+    while (t->running) {
+        dalle_transfer *tr = t->running;
+        unlink_running(t, tr);
+        dalle_transfer_free(tr);
+    }
+    curl_multi_cleanup(t->multi);
+    t->multi = NULL;
+    if (--global_refs == 0) curl_global_cleanup();
+}
+
+static int is_success(long status)
+{
+    return status >= 200 && status < 300;
+}
+
+static int append_body(dalle_transfer *tr, const char *data, size_t len)
+{
+    if (len > tr->max_body - tr->body_len) {
+        tr->too_large = 1;
+        return -1;
+    }
+    if (tr->body_len + len > tr->body_cap) {
+        size_t cap = tr->body_cap ? tr->body_cap : BODY_INITIAL_CAPACITY;
+        while (cap < tr->body_len + len)
+            cap *= 2;
+        if (cap > tr->max_body) cap = tr->max_body;
+        char *body = realloc(tr->body, cap);
+        if (!body) return -1;
+        tr->body = body;
+        tr->body_cap = cap;
+    }
+    memcpy(tr->body + tr->body_len, data, len);
+    tr->body_len += len;
+    return 0;
+}
+
+static int append_file(dalle_transfer *tr, const char *data, size_t len)
+{
+    if (len > tr->max_body - tr->file_bytes) {
+        tr->too_large = 1;
+        return -1;
+    }
+    if (tr->magic_len < DALLE_MAGIC_BYTES) {
+        size_t take = DALLE_MAGIC_BYTES - tr->magic_len;
+        if (take > len) take = len;
+        memcpy(tr->magic + tr->magic_len, data, take);
+        tr->magic_len += take;
+    }
+    if (fwrite(data, 1, len, tr->file) != len) {
+        tr->file_problem = "could not write the file";
+        return -1;
+    }
+    tr->file_bytes += len;
+    return 0;
+}
+
+static size_t on_body(char *data, size_t size, size_t count, void *userdata)
+{
+    dalle_transfer *tr = userdata;
+    size_t len = size * count;
+    long status = 0;
+    curl_easy_getinfo(tr->easy, CURLINFO_RESPONSE_CODE, &status);
+    /* A download's error reply (a JSON message, say) is kept as the body. */
+    int ok =
+        (tr->file && is_success(status)) ? append_file(tr, data, len) : append_body(tr, data, len);
+    return ok == 0 ? len : 0;
+}
+
+static int header_is(const char *line, size_t len, const char *name, const char **value,
+                     size_t *value_len)
+{
+    size_t name_len = strlen(name);
+    if (len <= name_len || strncasecmp(line, name, name_len) != 0 || line[name_len] != ':')
+        return 0;
+    const char *v = line + name_len + 1, *end = line + len;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    *value = v;
+    *value_len = (size_t)(end - v);
+    return 1;
+}
+
+static size_t on_header(char *line, size_t size, size_t count, void *userdata)
+{
+    dalle_transfer *tr = userdata;
+    size_t len = size * count;
+    const char *value;
+    size_t value_len;
+    if (len >= 5 && strncmp(line, "HTTP/", 5) == 0) {
+        /* A new response (after a 100 or a redirect): forget the last one's. */
+        tr->content_type[0] = '\0';
+        tr->retry_after = -1;
+    } else if (header_is(line, len, "content-type", &value, &value_len)) {
+        if (value_len >= sizeof tr->content_type) value_len = sizeof tr->content_type - 1;
+        memcpy(tr->content_type, value, value_len);
+        tr->content_type[value_len] = '\0';
+    } else if (header_is(line, len, "retry-after", &value, &value_len)) {
+        tr->retry_after = dalle_parse_retry_after(value, value_len, (long long)time(NULL));
+    }
+    return len;
+}
+
+double dalle_parse_retry_after(const char *value, size_t len, long long now)
+{
+    char text[RETRY_AFTER_MAX_LEN + 1];
+    size_t i;
+    if (len == 0 || len > RETRY_AFTER_MAX_LEN) return -1;
+    memcpy(text, value, len);
+    text[len] = '\0';
+    for (i = 0; i < len && text[i] >= '0' && text[i] <= '9'; i++)
+        ;
+    if (i == len) {
+        double seconds = strtod(text, NULL);
+        return seconds > RETRY_AFTER_MAX_SECONDS ? RETRY_AFTER_MAX_SECONDS : seconds;
+    }
+    if (memchr(text, '\0', len)) return -1;
+    time_t when = curl_getdate(text, NULL);
+    if (when == (time_t)-1) return -1;
+    double seconds = (double)((long long)when - now);
+    if (seconds < 0) return 0;
+    return seconds > RETRY_AFTER_MAX_SECONDS ? RETRY_AFTER_MAX_SECONDS : seconds;
+}
+
+static int fail_start(char *error, size_t error_size, const char *message)
+{
+    snprintf(error, error_size, "%s", message);
+    return -1;
+}
+
+static int open_download(dalle_transfer *tr, const char *path, char *error, size_t error_size)
+{
+    size_t len = strlen(path);
+    tr->file_path = strdup(path);
+    tr->temp_path = malloc(len + sizeof TEMP_SUFFIX);
+    if (!tr->file_path || !tr->temp_path) return fail_start(error, error_size, "out of memory");
+    memcpy(tr->temp_path, path, len);
+    memcpy(tr->temp_path + len, TEMP_SUFFIX, sizeof TEMP_SUFFIX);
+    int fd = mkstemp(tr->temp_path);
+    if (fd < 0) {
+        snprintf(error, error_size, "cannot create a file next to '%s': %s", path, strerror(errno));
+        free(tr->temp_path);
+        tr->temp_path = NULL;
+        return -1;
+    }
+    tr->file = fdopen(fd, "wb");
+    if (!tr->file) {
+        close(fd);
+        unlink(tr->temp_path);
+        return fail_start(error, error_size, "cannot open the download file");
+    }
+    tr->file_state = DALLE_FILE_DISCARDED;
+    return 0;
+}
+
+static int build_form(dalle_transfer *tr, const dalle_request *req)
+{
+    tr->mime = curl_mime_init(tr->easy);
+    if (!tr->mime) return -1;
+    for (size_t i = 0; i < req->field_count; i++) {
+        curl_mimepart *part = curl_mime_addpart(tr->mime);
+        if (!part || curl_mime_name(part, req->fields[i].name) != CURLE_OK ||
+            curl_mime_data(part, req->fields[i].value, req->fields[i].value_len) != CURLE_OK)
+            return -1;
+    }
+    /* An empty Expect: stops libcurl waiting for "100 Continue" on big bodies. */
+    struct curl_slist *more = curl_slist_append(tr->headers, "Expect:");
+    if (!more) return -1;
+    tr->headers = more;
+    return curl_easy_setopt(tr->easy, CURLOPT_MIMEPOST, tr->mime) == CURLE_OK ? 0 : -1;
+}
+
+static int configure(dalle_transfer *tr, const dalle_request *req)
+{
+    CURL *e = tr->easy;
+    CURLcode rc = CURLE_OK;
+#define SET(option, value)                                                                         \
+    if (rc == CURLE_OK) rc = curl_easy_setopt(e, option, value)
+    SET(CURLOPT_URL, req->url);
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_PRIVATE, (void *)tr);
+    SET(CURLOPT_ERRORBUFFER, tr->error);
+    SET(CURLOPT_WRITEFUNCTION, on_body);
+    SET(CURLOPT_WRITEDATA, (void *)tr);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, (void *)tr);
+    SET(CURLOPT_ACCEPT_ENCODING, "");
+    SET(CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : 0L);
+    SET(CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms > 0 ? req->connect_timeout_ms : 0L);
+    if (req->low_speed_time_s > 0) {
+        SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
+        SET(CURLOPT_LOW_SPEED_TIME, req->low_speed_time_s);
+    }
+    if (req->user_agent) SET(CURLOPT_USERAGENT, req->user_agent);
+    if (req->ca_file) SET(CURLOPT_CAINFO, req->ca_file);
+    if (req->ca_path) SET(CURLOPT_CAPATH, req->ca_path);
+    if (req->file_path) {
+        /* Images may sit behind a CDN redirect; API calls never follow one. */
+        SET(CURLOPT_FOLLOWLOCATION, 1L);
+        SET(CURLOPT_MAXREDIRS, (long)MAX_REDIRECTS);
+        SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    }
+#undef SET
+    if (rc != CURLE_OK) return -1;
+    for (size_t i = 0; i < req->header_count; i++) {
+        struct curl_slist *more = curl_slist_append(tr->headers, req->headers[i]);
+        if (!more) return -1;
+        tr->headers = more;
+    }
+    if (req->field_count && build_form(tr, req) != 0) return -1;
+    if (tr->headers && curl_easy_setopt(e, CURLOPT_HTTPHEADER, tr->headers) != CURLE_OK) return -1;
+    return 0;
+}
+
+int dalle_transport_start(dalle_transport *t, long long id, const dalle_request *req, char *error,
+                          size_t error_size)
+{
+    dalle_transfer *tr = calloc(1, sizeof *tr);
+    if (!tr) return fail_start(error, error_size, "out of memory");
+    tr->id = id;
+    tr->retry_after = -1;
+    tr->max_body = req->max_body ? req->max_body : DALLE_DEFAULT_MAX_BODY;
+    tr->easy = curl_easy_init();
+    if (!tr->easy) {
+        dalle_transfer_free(tr);
+        return fail_start(error, error_size, "cannot create a curl handle");
+    }
+    if (req->file_path && open_download(tr, req->file_path, error, error_size) != 0) {
+        dalle_transfer_free(tr);
+        return -1;
+    }
+    if (configure(tr, req) != 0) {
+        dalle_transfer_free(tr);
+        return fail_start(error, error_size, "cannot set up the request");
+    }
+    if (curl_multi_add_handle(t->multi, tr->easy) != CURLM_OK) {
+        dalle_transfer_free(tr);
+        return fail_start(error, error_size, "cannot start the request");
+    }
+    tr->next = t->running;
+    if (t->running) t->running->prev = tr;
+    t->running = tr;
+    t->running_count++;
+    return 0;
+}
+
+int dalle_transport_cancel(dalle_transport *t, long long id)
+{
+    for (dalle_transfer *tr = t->running; tr; tr = tr->next) {
+        if (tr->id == id) {
+            unlink_running(t, tr);
+            dalle_transfer_free(tr);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int dalle_transport_wait(dalle_transport *t, int timeout_ms)
+{
+    int running = 0;
+    if (timeout_ms > 0 && curl_multi_poll(t->multi, NULL, 0, timeout_ms, NULL) != CURLM_OK)
+        return -1;
+    return curl_multi_perform(t->multi, &running) == CURLM_OK ? 0 : -1;
+}
+
+long dalle_transport_timeout(dalle_transport *t)
+{
+    long ms = -1;
+    curl_multi_timeout(t->multi, &ms);
+    return ms;
+}
+
+static int looks_like_image(const dalle_transfer *tr)
+{
+    static const unsigned char png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+    const unsigned char *m = tr->magic;
+    if (tr->magic_len >= sizeof png && memcmp(m, png, sizeof png) == 0) return 1;
+    if (tr->magic_len >= 3 && m[0] == 0xFF && m[1] == 0xD8 && m[2] == 0xFF) return 1;
+    return tr->magic_len >= 12 && memcmp(m, "RIFF", 4) == 0 && memcmp(m + 8, "WEBP", 4) == 0;
+}
+
+static void finish_download(dalle_transfer *tr)
+{
+    if (tr->result != CURLE_OK || !is_success(tr->status)) {
+        discard_file(tr, "the download did not complete");
+        return;
+    }
+    if (!looks_like_image(tr)) {
+        discard_file(tr, "the bytes are not a PNG, JPEG or WebP image");
+        return;
+    }
+    if (fclose(tr->file) != 0) {
+        tr->file = NULL;
+        discard_file(tr, "could not write the file");
+        return;
+    }
+    tr->file = NULL;
+    if (rename(tr->temp_path, tr->file_path) != 0) {
+        discard_file(tr, "could not move the file into place");
+        return;
+    }
+    tr->file_state = DALLE_FILE_SAVED;
+}
+
+dalle_transfer *dalle_transport_next_done(dalle_transport *t)
+{
+    int queued;
+    CURLMsg *msg;
+    while ((msg = curl_multi_info_read(t->multi, &queued))) {
+        dalle_transfer *tr = NULL;
+        long request_size = 0;
+        if (msg->msg != CURLMSG_DONE) continue;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&tr);
+        tr->result = msg->data.result;
+        unlink_running(t, tr);
+        curl_easy_getinfo(tr->easy, CURLINFO_RESPONSE_CODE, &tr->status);
+        curl_easy_getinfo(tr->easy, CURLINFO_REQUEST_SIZE, &request_size);
+        curl_easy_getinfo(tr->easy, CURLINFO_TOTAL_TIME, &tr->elapsed);
+        tr->request_sent = request_size > 0;
+        if (tr->result != CURLE_OK && !tr->error[0])
+            snprintf(tr->error, sizeof tr->error, "%s", curl_easy_strerror(tr->result));
+        if (tr->temp_path) finish_download(tr);
+        return tr;
+    }
+    return NULL;
+}

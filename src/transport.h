@@ -1,0 +1,107 @@
+/* HTTP for the client: every request runs on one curl multi handle; bodies are
+ * collected in C and completed transfers are handed out one at a time, so no
+ * Lua code ever runs inside a libcurl callback. */
+#ifndef DALLE_TRANSPORT_H
+#define DALLE_TRANSPORT_H
+
+#include <curl/curl.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/* Caps on what a response may hold; callers may lower or raise them. */
+#define DALLE_DEFAULT_MAX_BODY (1024 * 1024)
+#define DALLE_DEFAULT_MAX_IMAGE (50L * 1024 * 1024)
+#define DALLE_CONTENT_TYPE_MAX 128
+#define DALLE_MAGIC_BYTES 12
+
+typedef struct dalle_field {
+    const char *name;
+    const char *value;
+    size_t value_len;
+} dalle_field;
+
+/* What to send. Strings are borrowed only for the call that starts it. */
+typedef struct dalle_request {
+    const char *url;
+    const char *const *headers; /* "name: value" lines */
+    size_t header_count;
+    const dalle_field *fields; /* non-empty: a multipart POST */
+    size_t field_count;
+    const char *file_path; /* a download: the body is written here */
+    long timeout_ms;
+    long connect_timeout_ms;
+    long low_speed_time_s; /* abort when under 1 byte/s for this long; 0: off */
+    size_t max_body;
+    const char *user_agent;
+    const char *ca_file;
+    const char *ca_path;
+} dalle_request;
+
+typedef enum dalle_file_state {
+    DALLE_FILE_NONE,     /* not a download */
+    DALLE_FILE_SAVED,    /* renamed into place */
+    DALLE_FILE_DISCARDED /* removed: the transfer or the bytes were bad */
+} dalle_file_state;
+
+typedef struct dalle_transfer {
+    long long id;
+    CURL *easy;
+    curl_mime *mime;
+    struct curl_slist *headers;
+    struct dalle_transfer *prev, *next;
+
+    /* Response, filled while the transfer runs. */
+    char *body;
+    size_t body_len, body_cap, max_body;
+    int too_large;
+    long status;
+    char content_type[DALLE_CONTENT_TYPE_MAX];
+    double retry_after; /* seconds, < 0 when absent */
+
+    /* Download state. */
+    char *file_path;
+    char *temp_path;
+    FILE *file;
+    size_t file_bytes;
+    unsigned char magic[DALLE_MAGIC_BYTES];
+    size_t magic_len;
+    dalle_file_state file_state;
+    const char *file_problem; /* why the file was discarded, static text */
+
+    /* Outcome, set when the transfer is done. */
+    CURLcode result;
+    char error[CURL_ERROR_SIZE];
+    int request_sent; /* any request bytes left this host */
+    double elapsed;
+} dalle_transfer;
+
+typedef struct dalle_transport {
+    CURLM *multi;
+    dalle_transfer *running; /* list of transfers in the multi handle */
+    size_t running_count;
+} dalle_transport;
+
+/* Returns 0, or -1 when libcurl could not be set up. */
+int dalle_transport_init(dalle_transport *t);
+/* Aborts every transfer (removing partial downloads) and frees everything. */
+void dalle_transport_free(dalle_transport *t);
+
+/* Starts a request; returns 0 or -1 with a message in `error`. */
+int dalle_transport_start(dalle_transport *t, long long id, const dalle_request *req, char *error,
+                          size_t error_size);
+/* Aborts a running transfer by id; returns 1 when there was one. */
+int dalle_transport_cancel(dalle_transport *t, long long id);
+
+/* Waits up to `timeout_ms` for socket activity, then does all ready work. */
+int dalle_transport_wait(dalle_transport *t, int timeout_ms);
+/* How long libcurl wants to wait at most, in ms (-1: no timer of its own). */
+long dalle_transport_timeout(dalle_transport *t);
+/* Hands out one finished transfer, or NULL. Free it with dalle_transfer_free. */
+dalle_transfer *dalle_transport_next_done(dalle_transport *t);
+void dalle_transfer_free(dalle_transfer *tr);
+
+/* Seconds to wait from a Retry-After value (delta seconds or HTTP-date),
+ * relative to `now` (epoch seconds); -1 when the value is not valid. */
+double dalle_parse_retry_after(const char *value, size_t len, long long now);
+
+#endif
