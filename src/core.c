@@ -323,7 +323,7 @@ static void push_transfer_event(lua_State *L, dalle_transfer *tr)
     lua_createtable(L, 0, 12);
     lua_pushinteger(L, (lua_Integer)tr->id);
     lua_setfield(L, -2, "id");
-    lua_pushnumber(L, (lua_Number)tr->status);
+    lua_pushinteger(L, (lua_Integer)tr->status);
     lua_setfield(L, -2, "status");
     lua_pushlstring(L, tr->body ? tr->body : "", tr->body_len);
     lua_setfield(L, -2, "body");
@@ -342,7 +342,7 @@ static void push_transfer_event(lua_State *L, dalle_transfer *tr)
     lua_setfield(L, -2, "elapsed");
     if (tr->file_state == DALLE_FILE_SAVED) {
         set_string(L, "file", "saved");
-        lua_pushnumber(L, (lua_Number)tr->file_bytes);
+        lua_pushinteger(L, (lua_Integer)tr->file_bytes);
         lua_setfield(L, -2, "bytes");
     } else if (tr->file_state == DALLE_FILE_DISCARDED) {
         set_string(L, "file", "discarded");
@@ -406,15 +406,15 @@ static int l_step(lua_State *L)
             return luaL_error(L, "curl multi failed");
         count = collect(L, c, count);
     }
-    lua_pushnumber(L, (lua_Number)(c->transport.running_count + c->schedule.count));
+    lua_pushinteger(L, (lua_Integer)(c->transport.running_count + c->schedule.count));
     return 2;
 }
 
 static int l_active(lua_State *L)
 {
     client *c = check_client(L);
-    lua_pushnumber(L, (lua_Number)c->transport.running_count);
-    lua_pushnumber(L, (lua_Number)c->schedule.count);
+    lua_pushinteger(L, (lua_Integer)c->transport.running_count);
+    lua_pushinteger(L, (lua_Integer)c->schedule.count);
     return 2;
 }
 
