@@ -3,7 +3,7 @@
 # need; as a non-root user it prints the one command to run instead.
 set -eu
 
-PACKAGES="gcc make pkg-config libc6-dev libcurl4-openssl-dev libmicrohttpd-dev
+PACKAGES="gcc make pkg-config libc6-dev curl libcurl4-openssl-dev libmicrohttpd-dev
 lua5.4 liblua5.4-dev lua-cjson lua-busted lua-check"
 
 missing=""

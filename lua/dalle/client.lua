@@ -73,10 +73,10 @@ local function check_config_number(config, key)
       return invalid(key, "config 'max_retries' must be a whole number >= 0 (got " .. v .. ")")
     end
   elseif key == "poll_interval" then
-    if not (v >= 0) then
+    if v ~= v or v < 0 then
       return invalid(key, "config 'poll_interval' must be >= 0 seconds (got " .. v .. ")")
     end
-  elseif not (v > 0) or v == math.huge then
+  elseif v ~= v or v <= 0 or v == math.huge then
     return invalid(key, "config '" .. key .. "' must be a positive number (got " .. v .. ")")
   end
   return true
@@ -137,7 +137,7 @@ local function split_options(opts)
   for k, v in pairs(opts) do
     if k == "timeout" then timeout = v else request[k] = v end
   end
-  if timeout ~= nil and (type(timeout) ~= "number" or not (timeout > 0)) then
+  if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout or timeout <= 0) then
     return invalid("timeout", "option 'timeout' must be a positive number of seconds (got "
       .. tostring(timeout) .. ")")
   end
@@ -538,7 +538,6 @@ function Job:_schedule_next(retry_after)
   if retry_after and retry_after > delay then delay = retry_after end
   self._next_poll = now() + delay
   self._interval = math.min(self._interval * POLL_GROWTH, c.max_poll_interval)
-  if self._interval == 0 then self._interval = 0 end
 end
 
 function Job:_poll(deadline)

@@ -1,0 +1,39 @@
+rockspec_format = "3.0"
+package = "lua-dalle"
+version = "scm-1"
+source = {
+  url = "git+https://github.com/lua-dalle/lua-dalle.git",
+}
+description = {
+  summary = "Client for the aiRight DALL-E 2 & 3 image service, with a C core on libcurl",
+  detailed = [[
+dalle validates, submits, polls, waits for and downloads image jobs without
+blocking the caller's loop: inside a coroutine every waiting call yields.
+Comes with dalle-mock, an offline aiRight service for tests and demos.
+]],
+  homepage = "https://github.com/lua-dalle/lua-dalle",
+  license = "MIT",
+}
+dependencies = {
+  "lua >= 5.1",
+  "lua-cjson",
+}
+external_dependencies = {
+  CURL = { header = "curl/curl.h", library = "curl" },
+}
+build = {
+  type = "builtin",
+  modules = {
+    ["dalle"] = "lua/dalle/init.lua",
+    ["dalle.client"] = "lua/dalle/client.lua",
+    ["dalle.errors"] = "lua/dalle/errors.lua",
+    ["dalle.response"] = "lua/dalle/response.lua",
+    ["dalle.core"] = {
+      sources = { "src/core.c", "src/rules.c", "src/transport.c", "src/schedule.c" },
+      defines = { "_POSIX_C_SOURCE=200809L", "_DEFAULT_SOURCE" },
+      libraries = { "curl" },
+      incdirs = { "$(CURL_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)" },
+    },
+  },
+}

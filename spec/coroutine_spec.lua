@@ -1,0 +1,133 @@
+-- Waiting inside coroutines: calls yield the client instead of blocking, many
+-- jobs share one client and progress together, and a driver is simple.
+local helper = require "helper"
+
+-- The driver the README shows: step the client, resume whoever waits.
+local function run(client, coroutines)
+  local yields = 0
+  local alive = #coroutines
+  local results = {}
+  while alive > 0 do
+    client:step(1)
+    alive = 0
+    for i, co in ipairs(coroutines) do
+      if coroutine.status(co) == "suspended" then
+        local ok, value, err = coroutine.resume(co)
+        assert(ok, value)
+        if coroutine.status(co) == "dead" then
+          results[i] = { value, err }
+        else
+          yields = yields + 1
+          assert.equals(client, value)
+          alive = alive + 1
+        end
+      end
+    end
+  end
+  return results, yields
+end
+
+describe("in a coroutine", function()
+  local mock, client
+
+  setup(function() mock = helper.start_mock() end)
+  teardown(function() mock:stop() end)
+  before_each(function()
+    mock:reset()
+    client = mock:client()
+  end)
+  after_each(function() client:close() end)
+
+  it("generate yields the client instead of blocking", function()
+    local co = coroutine.create(function() return client:generate { prompt = "x", timeout = 10 } end)
+    local ok, yielded = coroutine.resume(co)
+    assert.is_true(ok)
+    assert.equals("suspended", coroutine.status(co))
+    assert.equals(client, yielded)
+    local results, yields = run(client, { co })
+    assert.is_true(yields > 0)
+    assert.matches("%.png$", results[1][1].url)
+  end)
+
+  it("runs 100 generates on one client side by side", function()
+    mock:config { delay_ms = 500, polls = 0 }
+    local cos = {}
+    for i = 1, 100 do
+      cos[i] = coroutine.create(function()
+        return client:generate { prompt = "picture " .. i, timeout = 30 }
+      end)
+    end
+    local results = run(client, cos)
+    for i = 1, 100 do
+      assert.is_table(results[i][1], tostring(results[i][2]))
+    end
+    -- Every submit reached the service before the first job could finish:
+    -- the jobs overlapped rather than ran one after another.
+    local log = mock:requests()
+    local submits_before_first_poll = 0
+    for _, r in ipairs(log) do
+      if r.path:find("/sdk/art/") then break end
+      submits_before_first_poll = submits_before_first_poll + 1
+    end
+    assert.equals(100, submits_before_first_poll)
+  end)
+
+  it("wait, poll, submit and download each yield inside a coroutine", function()
+    local dir = helper.tmpdir()
+    local steps = {}
+    local co = coroutine.create(function()
+      local job = assert(client:submit { prompt = "x" })
+      steps[#steps + 1] = "submitted"
+      assert.is_false(job:poll())
+      steps[#steps + 1] = "polled"
+      local result = assert(job:wait { timeout = 10 })
+      steps[#steps + 1] = "waited"
+      assert(client:download(result, dir .. "/x.png"))
+      steps[#steps + 1] = "downloaded"
+      return true
+    end)
+    local _, yields = run(client, { co })
+    assert.same({ "submitted", "polled", "waited", "downloaded" }, steps)
+    assert.is_true(yields >= 4)
+    helper.rmdir(dir)
+  end)
+
+  it("is harmless to resume at the wrong time: the call just yields again", function()
+    local co = coroutine.create(function() return client:generate { prompt = "x", timeout = 10 } end)
+    for _ = 1, 50 do
+      local ok, yielded = coroutine.resume(co)
+      assert.is_true(ok)
+      assert.equals(client, yielded)
+    end
+    local results = run(client, { co })
+    assert.is_table(results[1][1])
+  end)
+
+  it("honours a deadline while the driver only steps", function()
+    mock:config { polls = 1000 }
+    local co = coroutine.create(function() return client:generate { prompt = "x", timeout = 0.3 } end)
+    local results = run(client, { co })
+    assert.is_nil(results[1][1])
+    assert.equals("timeout", results[1][2].kind)
+  end)
+
+  it("blocks instead of yielding when the config says yield = false", function()
+    client:close()
+    client = mock:client { yield = false }
+    local co = coroutine.create(function() return client:generate { prompt = "x", timeout = 10 } end)
+    local ok, result = coroutine.resume(co)
+    assert.is_true(ok)
+    assert.equals("dead", coroutine.status(co))
+    assert.matches("%.png$", result.url)
+  end)
+
+  it("gets a closed error when the client is closed while it waits", function()
+    local co = coroutine.create(function() return client:generate { prompt = "x", timeout = 10 } end)
+    assert.is_true(coroutine.resume(co))
+    client:close()
+    local ok, result, err = coroutine.resume(co)
+    assert.is_true(ok)
+    assert.is_nil(result)
+    assert.equals("closed", err.kind)
+  end)
+end)

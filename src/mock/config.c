@@ -1,0 +1,101 @@
+/* The running configuration (polls, delay, shape, API key): what the command
+ * line set at startup, and what /_mock/config changed since. */
+#include "config.h"
+
+#include "json_out.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+static pthread_mutex_t config_lock = PTHREAD_MUTEX_INITIALIZER;
+static mock_config startup_config;
+static mock_config running_config;
+
+void config_defaults(mock_config *config)
+{
+    memset(config, 0, sizeof *config);
+    config->polls = MOCK_DEFAULT_POLLS;
+    config->shape = SHAPE_PLAIN;
+}
+
+int config_apply(mock_config *config, const char *key, const char *value, char *error,
+                 size_t error_size)
+{
+    if (!value) {
+        snprintf(error, error_size, "%s needs a value", key);
+        return -1;
+    }
+    if (strcmp(key, "polls") == 0) {
+        if (mock_parse_ulong(value, MOCK_POLLS_MAX, &config->polls) == 0) return 0;
+        snprintf(error, error_size, "polls must be a whole number from 0 to %lu", MOCK_POLLS_MAX);
+        return -1;
+    }
+    if (strcmp(key, "delay_ms") == 0) {
+        if (mock_parse_ulong(value, MOCK_DELAY_MAX_MS, &config->delay_ms) == 0) return 0;
+        snprintf(error, error_size, "delay_ms must be a whole number of ms from 0 to %lu",
+                 MOCK_DELAY_MAX_MS);
+        return -1;
+    }
+    if (strcmp(key, "shape") == 0) {
+        char choices[128];
+        if (shape_parse(value, &config->shape) == 0) return 0;
+        shape_names(choices, sizeof choices);
+        snprintf(error, error_size, "unknown shape '%.40s' (one of: %s)", value, choices);
+        return -1;
+    }
+    if (strcmp(key, "api_key") == 0) {
+        if (strlen(value) <= MOCK_API_KEY_MAX) {
+            snprintf(config->api_key, sizeof config->api_key, "%s", value);
+            return 0;
+        }
+        snprintf(error, error_size, "api_key is longer than %d bytes", MOCK_API_KEY_MAX);
+        return -1;
+    }
+    snprintf(error, error_size, "unknown setting '%.40s' (polls, delay_ms, shape, api_key)", key);
+    return -1;
+}
+
+void config_start(const mock_config *startup)
+{
+    pthread_mutex_lock(&config_lock);
+    startup_config = *startup;
+    running_config = *startup;
+    pthread_mutex_unlock(&config_lock);
+}
+
+void config_get(mock_config *out)
+{
+    pthread_mutex_lock(&config_lock);
+    *out = running_config;
+    pthread_mutex_unlock(&config_lock);
+}
+
+void config_set(const mock_config *config)
+{
+    pthread_mutex_lock(&config_lock);
+    running_config = *config;
+    pthread_mutex_unlock(&config_lock);
+}
+
+void config_restore_startup(void)
+{
+    pthread_mutex_lock(&config_lock);
+    running_config = startup_config;
+    pthread_mutex_unlock(&config_lock);
+}
+
+int config_key_accepted(const mock_config *config, const char *given)
+{
+    if (!given || !*given) return 0;
+    return config->api_key[0] == '\0' || strcmp(config->api_key, given) == 0;
+}
+
+void config_to_json(const mock_config *config, mock_buf *out)
+{
+    buf_printf(out, "{\"polls\":%lu,\"delay_ms\":%lu,\"shape\":", config->polls, config->delay_ms);
+    json_cstring(out, shape_name(config->shape));
+    buf_puts(out, ",\"api_key\":");
+    json_cstring(out, config->api_key[0] ? config->api_key : NULL);
+    buf_puts(out, "}");
+}

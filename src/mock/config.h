@@ -1,0 +1,38 @@
+/* The running configuration (polls, delay, shape, API key): what the command
+ * line set at startup, and what /_mock/config changed since. */
+#ifndef DALLE_MOCK_CONFIG_H
+#define DALLE_MOCK_CONFIG_H
+
+#include "shapes.h"
+#include "util.h"
+
+#define MOCK_DEFAULT_POLLS 2
+#define MOCK_POLLS_MAX 1000000UL
+#define MOCK_DELAY_MAX_MS 3600000UL
+#define MOCK_API_KEY_MAX 256
+#define MOCK_CONFIG_ERROR_MAX 256
+
+typedef struct mock_config {
+    unsigned long polls;    /* pending poll replies a job gives before it is done */
+    unsigned long delay_ms; /* least time from submit to done */
+    enum mock_shape shape;
+    char api_key[MOCK_API_KEY_MAX + 1]; /* empty: any non-empty key is accepted */
+} mock_config;
+
+void config_defaults(mock_config *config);
+/* Sets one setting by its name (polls, delay_ms, shape, api_key): the one
+ * parser behind both the command line and /_mock/config. Returns 0, or -1
+ * with a message in `error`. */
+int config_apply(mock_config *config, const char *key, const char *value, char *error,
+                 size_t error_size);
+
+void config_start(const mock_config *startup);
+void config_get(mock_config *out);
+void config_set(const mock_config *config);
+void config_restore_startup(void);
+
+/* 1 when `given` (NULL if the header is missing) passes `config`'s key rule. */
+int config_key_accepted(const mock_config *config, const char *given);
+void config_to_json(const mock_config *config, mock_buf *out);
+
+#endif

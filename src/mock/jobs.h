@@ -1,0 +1,39 @@
+/* The job store: ids, the way from submitted to done, what each poll sees,
+ * and which finished jobs still owe their callback. */
+#ifndef DALLE_MOCK_JOBS_H
+#define DALLE_MOCK_JOBS_H
+
+#include "../rules.h"
+#include "config.h"
+#include "util.h"
+
+/* Jobs whose prompt contains this end failed instead of succeeding. */
+#define JOB_FAIL_MARKER "[fail]"
+#define JOB_FAIL_REASON "the mock was asked to fail this job"
+
+void jobs_start(void);
+/* Image URLs are "<base>/images/<id>.png". */
+void jobs_set_public_base(const char *base);
+
+/* Creates a job from checked parameters with the running configuration, and
+ * writes the submit reply in the configured shape. */
+void jobs_create(const dalle_params *params, const mock_config *config, mock_buf *reply);
+/* Answers one poll: writes the job's state and counts the poll. Returns 0,
+ * or -1 when there is no such job. */
+int jobs_poll(const char *id, mock_buf *reply);
+
+enum image_state { IMAGE_READY, IMAGE_NO_JOB, IMAGE_NOT_READY };
+/* When ready, gives a copy of the prompt (free it) and the image size. */
+enum image_state jobs_image(const char *id, char **prompt, size_t *prompt_len, unsigned *width,
+                            unsigned *height);
+
+/* Marks done every job whose polls and delay are both satisfied. */
+void jobs_advance(void);
+/* Takes one owed callback: its URL (free it) and body. Returns 1, or 0 if none. */
+int jobs_take_callback(char **url, mock_buf *body);
+
+void jobs_clear(void);
+/* Frees everything, the public base too; for shutdown. */
+void jobs_stop(void);
+
+#endif
