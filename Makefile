@@ -17,13 +17,19 @@ CORE_HDR    := src/compat.h src/rules.h src/transport.h src/schedule.h
 MOCK_SRC    := $(wildcard src/mock/*.c) src/rules.c
 MOCK_HDR    := $(wildcard src/mock/*.h) src/rules.h
 
-CORE        := build/dalle/core.so
-MOCK        := build/dalle-mock
+BUILD       ?= build
+CORE        := $(BUILD)/dalle/core.so
+MOCK        := $(BUILD)/dalle-mock
+
+SANITIZE    := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+ASAN_LIB     = $(shell $(CC) -print-file-name=libasan.so)
+VALGRIND    := valgrind --quiet --error-exitcode=99 --leak-check=full \
+               --errors-for-leak-kinds=definite --show-leak-kinds=definite
 
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
 
-.PHONY: all deps test demo lint format clean
+.PHONY: all deps test demo lint format clean check-asan check-valgrind
 
 all: $(CORE) $(MOCK)
 
@@ -46,6 +52,25 @@ test: deps
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/demo.sh $(LUA)
+
+# The whole spec with the core and dalle-mock built with ASan and UBSan. The
+# Lua interpreter is not instrumented, so the runtime is preloaded into it;
+# every report lands in $(BUILD)/asan/report.* and fails the run.
+check-asan: deps
+	@$(MAKE) --no-print-directory all BUILD=build/asan CFLAGS="$(SANITIZE)"
+	@rm -f build/asan/report.*
+	@DALLE_BUILD=build/asan LD_PRELOAD=$(ASAN_LIB) \
+		ASAN_OPTIONS=log_path=$(CURDIR)/build/asan/report:detect_leaks=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:log_path=$(CURDIR)/build/asan/report \
+		scripts/run-specs.sh $(LUA)
+	@if ls build/asan/report.* >/dev/null 2>&1; then cat build/asan/report.*; \
+		echo "check-asan: sanitizer reports above"; exit 1; fi
+	@echo "check-asan: no reports"
+
+# The whole spec with the Lua process (and so the core) under valgrind.
+check-valgrind: deps
+	@$(MAKE) --no-print-directory all
+	@DALLE_SLOW=1 scripts/run-specs.sh "$(VALGRIND) $(LUA)"
 
 lint:
 	luacheck lua spec examples

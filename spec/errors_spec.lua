@@ -96,8 +96,9 @@ describe("errors", function()
   end)
 
   it("network: nothing listening is retried, then reported as retryable", function()
-    local c = assert(dalle.new { api_key = "k", base_url = "http://127.0.0.1:1", max_retries = 1 })
-    local job, err = c:submit { prompt = "x", callback = "http://127.0.0.1:1/cb" }
+    local base = "http://127.0.0.1:" .. helper.closed_port()
+    local c = assert(dalle.new { api_key = "k", base_url = base, max_retries = 1 })
+    local job, err = c:submit { prompt = "x", callback = base .. "/cb" }
     assert.is_nil(job)
     assert.equals("network", err.kind)
     assert.is_true(err.retryable)

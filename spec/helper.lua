@@ -4,15 +4,21 @@ local cjson = require "cjson"
 
 local helper = {}
 
-local MOCK = "build/dalle-mock"
+local MOCK = (os.getenv("DALLE_BUILD") or "build") .. "/dalle-mock"
 local START_SECONDS = 10
 
 local function sh_quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
 
+-- Commands run by the specs leave out a sanitizer runtime preloaded into
+-- the Lua process (make check-asan): it is for our code, not for sh or curl.
+local function shell(cmd)
+  return "unset LD_PRELOAD; " .. cmd
+end
+
 local function read_all(cmd)
-  local f = assert(io.popen(cmd, "r"))
+  local f = assert(io.popen(shell(cmd), "r"))
   local out = f:read("*a")
   f:close()
   return out
@@ -20,15 +26,19 @@ end
 
 -- os.execute says true/nil from 5.2 on and an exit status on 5.1.
 local function run_ok(cmd)
-  local r = os.execute(cmd)
+  local r = os.execute(shell(cmd))
   return r == true or r == 0
 end
 helper.run_ok = run_ok
 
 local function sleep(seconds)
-  os.execute("sleep " .. seconds)
+  run_ok("sleep " .. seconds)
 end
 helper.sleep = sleep
+
+function helper.url_escape(s)
+  return (s:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
+end
 
 local Mock = {}
 Mock.__index = Mock
@@ -79,7 +89,7 @@ end
 -- A control request to the mock's /_mock routes; returns the decoded body.
 function Mock:control(method, path, query)
   local q = {}
-  for k, v in pairs(query or {}) do q[#q + 1] = k .. "=" .. tostring(v) end
+  for k, v in pairs(query or {}) do q[#q + 1] = k .. "=" .. helper.url_escape(tostring(v)) end
   table.sort(q)
   local url = self.url .. path .. (#q > 0 and "?" .. table.concat(q, "&") or "")
   local body = read_all("curl -s -X " .. method .. " " .. sh_quote(url))
@@ -114,6 +124,13 @@ function Mock:client(extra)
   }
   for k, v in pairs(extra or {}) do config[k] = v end
   return assert(dalle.new(config))
+end
+
+-- A loopback port that nothing listens on: one a mock just gave up.
+function helper.closed_port()
+  local mock = helper.start_mock()
+  mock:stop()
+  return mock.port
 end
 
 function helper.read_file(path)

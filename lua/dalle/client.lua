@@ -62,6 +62,12 @@ end
 
 local CONFIG_LIST = table.concat(sorted_keys(CONFIG_TYPES), ", ")
 
+-- Raises at the caller of the public method (`depth` more frames up).
+local function arg_error(n, method, want, got, depth)
+  error("bad argument #" .. n .. " to '" .. method .. "' (" .. want .. " expected, got "
+    .. type(got) .. ")", 3 + (depth or 0))
+end
+
 local function invalid(field, message)
   return nil, errors.new("invalid", message, { field = field })
 end
@@ -144,6 +150,20 @@ local function split_options(opts)
   return request, timeout
 end
 
+-- The options table of wait and download: only `timeout` is known.
+local function wait_options(opts, method)
+  if opts == nil then return true, nil end
+  if type(opts) ~= "table" then arg_error(method == "wait" and 1 or 3, method, "table", opts, 1) end
+  for k in pairs(opts) do
+    if k ~= "timeout" then
+      return invalid(tostring(k), "unknown option '" .. tostring(k) .. "' (allowed: timeout)")
+    end
+  end
+  local request, timeout = split_options(opts)
+  if not request then return nil, timeout end
+  return true, timeout
+end
+
 -- validate(opts [, default_callback]) --> params | nil, err
 function M.validate(opts, default_callback)
   if type(opts) ~= "table" then
@@ -184,11 +204,6 @@ local function check_client(self, method)
     error("bad self to '" .. method .. "' (dalle client expected; use client:" .. method .. ")", 3)
   end
   if self._closed then error("attempt to use a closed dalle client", 3) end
-end
-
-local function arg_error(n, method, want, got)
-  error("bad argument #" .. n .. " to '" .. method .. "' (" .. want .. " expected, got "
-    .. type(got) .. ")", 3)
 end
 
 -- new(config) --> client | nil, err
@@ -299,10 +314,8 @@ end
 -- Sleeps `seconds`, cut short at `deadline`. Returns true, or nil, err.
 function Client:_sleep(seconds, deadline)
   if deadline and now() + seconds > deadline then seconds = math.max(deadline - now(), 0) end
-  local timer = self._core:timer(seconds)
-  local event, err = self:_await(timer, deadline)
+  local _, err = self:_await(self._core:timer(seconds), deadline)
   if err then return nil, err end
-  if not event then self._core:cancel(timer) end
   return true
 end
 
@@ -481,9 +494,8 @@ function Client:download(source, path, opts)
   if type(source) == "table" then url = source.url end
   if type(url) ~= "string" then arg_error(1, "download", "result or URL string", url) end
   if type(path) ~= "string" then arg_error(2, "download", "string", path) end
-  if opts ~= nil and type(opts) ~= "table" then arg_error(3, "download", "table", opts) end
-  local _, timeout = split_options(opts or {})
-  if _ == nil then return nil, timeout end
+  local ok, timeout = wait_options(opts, "download")
+  if not ok then return nil, timeout end
   if not core.is_http_url(url) then
     return invalid("url", "cannot download '" .. url:sub(1, 80) .. "': not an absolute http(s) URL")
   end
@@ -610,16 +622,8 @@ end
 -- wait([{timeout = s}]) --> result | nil, err
 function Job:wait(opts)
   check_job(self, "wait")
-  if opts ~= nil and type(opts) ~= "table" then arg_error(1, "wait", "table", opts) end
-  local bad
-  for k in pairs(opts or {}) do
-    if k ~= "timeout" then bad = k end
-  end
-  if bad then
-    return invalid(tostring(bad), "unknown option '" .. tostring(bad) .. "' (allowed: timeout)")
-  end
-  local _, timeout = split_options(opts or {})
-  if _ == nil then return nil, timeout end
+  local ok, timeout = wait_options(opts, "wait")
+  if not ok then return nil, timeout end
   return self:_wait(now() + (timeout or self._client._config.wait_timeout))
 end
 

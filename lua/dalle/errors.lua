@@ -15,6 +15,7 @@ M.kinds = {
   timeout = true,       -- a request or the job's deadline ran out
   decode = false,       -- a body that the response rules do not accept
   failed = false,       -- the service says the job failed
+  io = false,           -- a downloaded image could not be written
   closed = false,       -- the client was closed while this call waited
 }
 

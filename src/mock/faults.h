@@ -10,6 +10,9 @@
 #define FAULT_KEY_MAX 32
 #define FAULT_ERROR_MAX 256
 #define FAULT_COUNT_MAX 1000000UL
+/* 1xx are not final answers, so a fault cannot send them. */
+#define FAULT_STATUS_MIN 200UL
+#define FAULT_STATUS_MAX 599UL
 #define FAULT_WAIT_MAX_MS 3600000UL
 #define FAULT_DEFAULT_STALL_MS 30000UL
 #define FAULT_DEFAULT_TRICKLE_MS 200UL
@@ -74,7 +77,5 @@ void fault_to_json(const mock_fault *fault, mock_buf *out);
 /* The reply of an action that replaces the answer: status, malformed,
  * wrong_type and oversize. */
 void fault_reply(const mock_fault *fault, mock_reply *reply);
-/* 1 when a submit hit by this fault still creates its job. */
-int fault_creates_job(const mock_fault *fault);
 
 #endif

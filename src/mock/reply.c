@@ -43,6 +43,13 @@ void reply_message(mock_reply *reply, unsigned status, const char *field, const 
     reply_json(reply, status);
 }
 
+void reply_not_allowed(mock_reply *reply, const char *method, const char *allowed)
+{
+    reply_message(reply, MHD_HTTP_METHOD_NOT_ALLOWED, NULL,
+                  "%.20s is not allowed here (allowed: %s)", method, allowed);
+    reply->allow = allowed;
+}
+
 void reply_free(mock_reply *reply)
 {
     buf_free(&reply->body);

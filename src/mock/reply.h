@@ -13,7 +13,7 @@ typedef struct mock_reply {
     unsigned status;
     const char *content_type; /* a string literal */
     mock_buf body;
-    const char *allow; /* the Allow header of a 405, else NULL */
+    const char *allow;                  /* the Allow header of a 405, else NULL */
     char retry_after[REPLY_HEADER_MAX]; /* empty: no Retry-After */
 } mock_reply;
 
@@ -24,6 +24,8 @@ void reply_json(mock_reply *reply, unsigned status);
 /* Replaces the reply with {"message":"...","field":"..."} (no field if NULL). */
 void reply_message(mock_reply *reply, unsigned status, const char *field, const char *format, ...)
     __attribute__((format(printf, 4, 5)));
+/* 405 with an Allow header naming the methods the route takes. */
+void reply_not_allowed(mock_reply *reply, const char *method, const char *allowed);
 void reply_free(mock_reply *reply);
 
 /* The MHD response for `reply`, which gives up its body; NULL on failure.

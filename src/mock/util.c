@@ -39,7 +39,7 @@ void *mock_realloc(void *ptr, size_t size)
 char *mock_strndup(const char *s, size_t len)
 {
     char *copy = mock_calloc(len + 1, 1);
-    memcpy(copy, s, len);
+    if (len) memcpy(copy, s, len);
     return copy;
 }
 
@@ -127,6 +127,15 @@ mock_pair *pairs_add(mock_pairs *pairs, const char *name, const char *value, siz
     pair->value = mock_strndup(value, value_len);
     pair->value_len = value_len;
     return pair;
+}
+
+void pair_append(mock_pair *pair, const char *data, size_t len)
+{
+    if (!len) return;
+    pair->value = mock_realloc(pair->value, pair->value_len + len + 1);
+    memcpy(pair->value + pair->value_len, data, len);
+    pair->value_len += len;
+    pair->value[pair->value_len] = '\0';
 }
 
 mock_pair *pairs_find(const mock_pairs *pairs, const char *name)

@@ -43,6 +43,7 @@ typedef struct mock_pairs {
 } mock_pairs;
 
 mock_pair *pairs_add(mock_pairs *pairs, const char *name, const char *value, size_t value_len);
+void pair_append(mock_pair *pair, const char *data, size_t len);
 mock_pair *pairs_find(const mock_pairs *pairs, const char *name);
 void pairs_copy(mock_pairs *dst, const mock_pairs *src);
 void pairs_free(mock_pairs *pairs);

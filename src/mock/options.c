@@ -1,0 +1,243 @@
+/* The command line: parsing and checking every option, and --help. */
+#include "options.h"
+
+#include "../rules.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage_text[] =
+    "Usage: dalle-mock [OPTION]...\n"
+    "An offline imitation of the aiRight DALL-E service, for tests.\n"
+    "\n"
+    "Options:\n"
+    "  --host ADDR        address to listen on (default 127.0.0.1)\n"
+    "  --port N           port to listen on; 0 picks a free one (default 0)\n"
+    "  --api-key KEY      the only x-api-key accepted (default: any non-empty key;\n"
+    "                     a missing key is always 401)\n"
+    "  --polls N          pending poll replies a job gives before it is done (default 2)\n"
+    "  --delay-ms N       least time from submit to done, in ms (default 0)\n"
+    "  --shape NAME       response shape (default plain; see SHAPES)\n"
+    "  --fault SPEC       queue a fault at startup; repeatable (see FAULTS)\n"
+    "  --public-url URL   base of image URLs (default http://HOST:PORT)\n"
+    "  --port-file PATH   once listening, write the port and a newline to PATH\n"
+    "                     (written to PATH.tmp, then renamed)\n"
+    "  --watch-pid PID    exit when process PID no longer exists (checked every 200 ms)\n"
+    "  --quiet            no log lines on stderr\n"
+    "  --help             show this help and exit\n"
+    "  --version          show the version and exit\n"
+    "\n"
+    "Once listening it prints one line: dalle-mock listening on http://HOST:PORT\n"
+    "SIGINT or SIGTERM stops it (exit 0). Bad options exit 2.\n"
+    "\n"
+    "Service routes (under any path prefix, e.g. /nft-market-backend-service):\n"
+    "  POST .../sdk/models/dall-e   submit; multipart/form-data or urlencoded fields\n"
+    "                               modelId (70), prompt, callback, model, size, quality,\n"
+    "                               style; needs x-api-key. 401 bad key, 413 fields over\n"
+    "                               64 KiB, 415 other body types, 400 {\"message\",\"field\"}\n"
+    "                               for a bad or unknown field. A prompt containing\n"
+    "                               [fail] makes the job fail.\n"
+    "  GET  .../sdk/art/ID          the job's state; needs x-api-key; 404 if unknown\n"
+    "  GET  .../images/ID.png       the image of a succeeded job: a PNG of 1/16 of the\n"
+    "                               requested size, coloured from the prompt\n"
+    "  A job is done once it has answered --polls pending polls and --delay-ms has\n"
+    "  passed; its result is then POSTed (application/json) to its callback URL.\n"
+    "\n"
+    "Control routes (never logged in /_mock/requests, never faulted):\n"
+    "  POST /_mock/callback         record the body as a received callback; {\"ok\":true}\n"
+    "  GET  /_mock/callbacks        [{\"content_type\":..,\"body\":\"<raw body>\"},...]\n"
+    "  GET  /_mock/requests         [{\"method\",\"path\",\"headers\",\"fields\",\"status\"},...]\n"
+    "                               every other request in arrival order; status 0 when\n"
+    "                               closed without a reply\n"
+    "  POST /_mock/reset            clear jobs, logs, callbacks and faults; restore the\n"
+    "                               startup configuration\n"
+    "  POST /_mock/config?polls=N&delay_ms=N&shape=NAME&api_key=K\n"
+    "                               change any of these (api_key= accepts any key again);\n"
+    "                               replies with the configuration. Jobs keep the\n"
+    "                               settings they were submitted under.\n"
+    "  POST /_mock/fault?SPEC       queue a fault, e.g. /_mock/fault?on=poll&status=503\n"
+    "\n"
+    "Shapes (submit reply / pending poll / done poll and callback / failed):\n"
+    "  plain     {\"id\":\"ID\",\"status\":\"pending\"} / \"processing\" /\n"
+    "            {\"id\":..,\"status\":\"succeeded\",\"images\":[URL]} / \"failed\",\"error\"\n"
+    "  numeric   {\"id\":1001,\"status\":\"queued\"} / \"processing\" /\n"
+    "            {\"id\":1001,\"status\":\"completed\",\"url\":URL} / \"failed\",\"error\"\n"
+    "  data      {\"data\":{\"jobId\":\"ID\",\"state\":\"QUEUED\"}} / \"IN_PROGRESS\" /\n"
+    "            \"COMPLETED\",\"imageUrl\":URL / \"FAILED\",\"message\"\n"
+    "  nested    {\"result\":{\"data\":{\"_id\":\"ID\",\"status\":\"Starting\"}}} / \"Processing\" "
+    "/\n"
+    "            \"Done\",\"output\":[URL] / \"Failed\",\"reason\"\n"
+    "  bare      \"ID\" / {\"taskId\":\"ID\",\"state\":\"running\"} /\n"
+    "            \"finished\",\"images\":[{\"url\":URL}] / \"error\",\"msg\"\n"
+    "  nostatus  {\"request_id\":\"ID\"} / {\"request_id\":\"ID\"} /\n"
+    "            {\"request_id\":\"ID\",\"image_url\":URL} / \"status\":\"failed\",\"error\"\n"
+    "  mystery   like plain, but pending polls say \"status\":\"warming_up\"\n"
+    "\n"
+    "Faults: key=value pairs, joined by ',' in --fault and by '&' in /_mock/fault.\n"
+    "Queued first in, first out; each applies to the next COUNT matching requests.\n"
+    "  on=submit|poll|image|any     which service route it hits (default any)\n"
+    "  count=N                      how many matching requests (default 1)\n"
+    "and exactly one action:\n"
+    "  status=CODE                  reply CODE (200-599) with {\"message\":\"mock fault CODE\"}\n"
+    "    retry_after=SECONDS          with a Retry-After in seconds\n"
+    "    retry_after_date=1           with a Retry-After HTTP-date 2 s ahead\n"
+    "    message=TEXT                 with this message instead\n"
+    "                               e.g. --fault on=submit,status=429,retry_after=1\n"
+    "  delay_ms=N                   answer normally after N ms   e.g. --fault delay_ms=500\n"
+    "  stall=1                      never answer; close after stall_ms or at shutdown\n"
+    "    stall_ms=N                   (default 30000)      e.g. --fault on=poll,stall=1\n"
+    "  trickle=1                    the normal answer, one byte every trickle_ms\n"
+    "    trickle_ms=N                 (default 200)        e.g. --fault trickle=1,trickle_ms=50\n"
+    "  drop=1                       close the connection without a reply\n"
+    "  malformed=1                  200 with the truncated JSON {\"id\": \"abc\", \"status\":\n"
+    "  wrong_type=1                 200 text/html <html>service unavailable</html>\n"
+    "  oversize=N                   200 with a JSON object padded with spaces to N bytes\n"
+    "  idle_close=1                 the normal answer with Connection: close\n"
+    "A faulted submit creates no job, except with delay_ms, stall, trickle and idle_close,\n"
+    "which create it before answering (or not answering).\n";
+
+typedef struct option_spec {
+    const char *name;
+    int takes_value;
+} option_spec;
+
+static const option_spec option_specs[] = {
+    {"host", 1},  {"port", 1},  {"api-key", 1},    {"polls", 1},     {"delay-ms", 1},
+    {"shape", 1}, {"fault", 1}, {"public-url", 1}, {"port-file", 1}, {"watch-pid", 1},
+    {"quiet", 0}, {"help", 0},  {"version", 0},
+};
+
+static enum options_result usage_error(const char *format, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static enum options_result usage_error(const char *format, ...)
+{
+    va_list args;
+    fputs("dalle-mock: ", stderr);
+    va_start(args, format);
+    vfprintf(stderr, format, args);
+    va_end(args);
+    fputs("\nTry 'dalle-mock --help'.\n", stderr);
+    return OPTIONS_EXIT_USAGE;
+}
+
+static const option_spec *find_option(const char *name, size_t len)
+{
+    for (size_t i = 0; i < sizeof option_specs / sizeof option_specs[0]; i++)
+        if (strlen(option_specs[i].name) == len && strncmp(option_specs[i].name, name, len) == 0)
+            return &option_specs[i];
+    return NULL;
+}
+
+static char *normalized_public_url(const char *url)
+{
+    char *copy = mock_strdup(url);
+    size_t len = strlen(copy);
+    while (len > 0 && copy[len - 1] == '/')
+        copy[--len] = '\0';
+    return copy;
+}
+
+static enum options_result apply_config_option(mock_options *options, const char *option,
+                                               const char *key, const char *value)
+{
+    char error[MOCK_CONFIG_ERROR_MAX];
+    if (config_apply(&options->config, key, value, error, sizeof error) == 0) return OPTIONS_RUN;
+    return usage_error("--%s: %s", option, error);
+}
+
+static enum options_result apply_option(mock_options *options, const char *name, const char *value)
+{
+    unsigned long number;
+    if (strcmp(name, "host") == 0) {
+        if (!*value) return usage_error("--%s: the address must not be empty", name);
+        options->host = value;
+    } else if (strcmp(name, "port") == 0) {
+        if (mock_parse_ulong(value, MOCK_PORT_MAX, &number) != 0)
+            return usage_error("--%s: '%s' is not a port number (0-65535)", name, value);
+        options->port = (unsigned)number;
+    } else if (strcmp(name, "api-key") == 0) {
+        return apply_config_option(options, name, "api_key", value);
+    } else if (strcmp(name, "polls") == 0) {
+        return apply_config_option(options, name, "polls", value);
+    } else if (strcmp(name, "delay-ms") == 0) {
+        return apply_config_option(options, name, "delay_ms", value);
+    } else if (strcmp(name, "shape") == 0) {
+        return apply_config_option(options, name, "shape", value);
+    } else if (strcmp(name, "fault") == 0) {
+        mock_fault fault;
+        fault_error error;
+        if (fault_parse_spec(value, &fault, &error) != 0)
+            return usage_error("--%s '%s': %s", name, value, error.message);
+        options->faults =
+            mock_realloc(options->faults, (options->fault_count + 1) * sizeof *options->faults);
+        options->faults[options->fault_count++] = fault;
+    } else if (strcmp(name, "public-url") == 0) {
+        if (!dalle_is_http_url(value))
+            return usage_error("--%s: '%s' is not an absolute http(s) URL", name, value);
+        free(options->public_url);
+        options->public_url = normalized_public_url(value);
+    } else if (strcmp(name, "port-file") == 0) {
+        if (!*value) return usage_error("--%s: the path must not be empty", name);
+        options->port_file = value;
+    } else if (strcmp(name, "watch-pid") == 0) {
+        if (mock_parse_ulong(value, INT_MAX, &number) != 0 || number == 0)
+            return usage_error("--%s: '%s' is not a process id", name, value);
+        options->watch_pid = (pid_t)number;
+    } else if (strcmp(name, "quiet") == 0) {
+        options->quiet = 1;
+    } else if (strcmp(name, "help") == 0) {
+        fputs(usage_text, stdout);
+        return OPTIONS_EXIT_OK;
+    } else if (strcmp(name, "version") == 0) {
+        printf("dalle-mock %s\n", MOCK_VERSION);
+        return OPTIONS_EXIT_OK;
+    }
+    return OPTIONS_RUN;
+}
+
+enum options_result options_parse(int argc, char **argv, mock_options *options)
+{
+    memset(options, 0, sizeof *options);
+    options->host = MOCK_DEFAULT_HOST;
+    config_defaults(&options->config);
+
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *name = arg + 2;
+        const char *equals = strchr(arg, '=');
+        size_t name_len = equals ? (size_t)(equals - name) : strlen(name);
+        const option_spec *spec;
+        const char *value = NULL;
+        enum options_result result;
+
+        if (strncmp(arg, "--", 2) != 0 || name_len == 0)
+            return usage_error("unexpected argument '%s'", arg);
+        spec = find_option(name, name_len);
+        if (!spec) return usage_error("unknown option '%s'", arg);
+        if (spec->takes_value) {
+            if (equals)
+                value = equals + 1;
+            else if (i + 1 < argc)
+                value = argv[++i];
+            else
+                return usage_error("--%s needs a value", spec->name);
+        } else if (equals) {
+            return usage_error("--%s takes no value", spec->name);
+        }
+        result = apply_option(options, spec->name, value);
+        if (result != OPTIONS_RUN) return result;
+    }
+    return OPTIONS_RUN;
+}
+
+void options_free(mock_options *options)
+{
+    free(options->faults);
+    free(options->public_url);
+    options->faults = NULL;
+    options->public_url = NULL;
+}
