@@ -19,7 +19,7 @@ dependencies = {
   "lua-cjson",
 }
 external_dependencies = {
-  CURL = { header = "curl/curl.h", library = "curl" },
+  CURL = { library = "curl" },
 }
 build = {
   type = "builtin",

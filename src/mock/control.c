@@ -11,10 +11,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#define CONFIG_KEY_MAX 32
+
 /* Carries the first bad query argument out of MHD's argument iterator. */
 typedef struct config_change {
     mock_config config;
-    char key[FAULT_KEY_MAX];
+    char key[CONFIG_KEY_MAX];
     char error[MOCK_CONFIG_ERROR_MAX];
     int failed;
 } config_change;

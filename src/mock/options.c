@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char usage_text[] =
+/* --help, in sections: one string would exceed what ISO C promises to hold. */
+static const char usage_options[] =
     "Usage: dalle-mock [OPTION]...\n"
     "An offline imitation of the aiRight DALL-E service, for tests.\n"
     "\n"
@@ -20,8 +21,8 @@ static const char usage_text[] =
     "                     a missing key is always 401)\n"
     "  --polls N          pending poll replies a job gives before it is done (default 2)\n"
     "  --delay-ms N       least time from submit to done, in ms (default 0)\n"
-    "  --shape NAME       response shape (default plain; see SHAPES)\n"
-    "  --fault SPEC       queue a fault at startup; repeatable (see FAULTS)\n"
+    "  --shape NAME       response shape (default plain; see Shapes)\n"
+    "  --fault SPEC       queue a fault at startup; repeatable (see Faults)\n"
     "  --public-url URL   base of image URLs (default http://HOST:PORT)\n"
     "  --port-file PATH   once listening, write the port and a newline to PATH\n"
     "                     (written to PATH.tmp, then renamed)\n"
@@ -32,7 +33,9 @@ static const char usage_text[] =
     "\n"
     "Once listening it prints one line: dalle-mock listening on http://HOST:PORT\n"
     "SIGINT or SIGTERM stops it (exit 0). Bad options exit 2.\n"
-    "\n"
+    "\n";
+
+static const char usage_routes[] =
     "Service routes (under any path prefix, e.g. /nft-market-backend-service):\n"
     "  POST .../sdk/models/dall-e   submit; multipart/form-data or urlencoded fields\n"
     "                               modelId (70), prompt, callback, model, size, quality,\n"
@@ -45,6 +48,8 @@ static const char usage_text[] =
     "                               requested size, coloured from the prompt\n"
     "  A job is done once it has answered --polls pending polls and --delay-ms has\n"
     "  passed; its result is then POSTed (application/json) to its callback URL.\n"
+    "\n"
+    "Any other path is a 404, and is logged in /_mock/requests like the above.\n"
     "\n"
     "Control routes (never logged in /_mock/requests, never faulted):\n"
     "  POST /_mock/callback         record the body as a received callback; {\"ok\":true}\n"
@@ -59,7 +64,9 @@ static const char usage_text[] =
     "                               replies with the configuration. Jobs keep the\n"
     "                               settings they were submitted under.\n"
     "  POST /_mock/fault?SPEC       queue a fault, e.g. /_mock/fault?on=poll&status=503\n"
-    "\n"
+    "\n";
+
+static const char usage_shapes[] =
     "Shapes (submit reply / pending poll / done poll and callback / failed):\n"
     "  plain     {\"id\":\"ID\",\"status\":\"pending\"} / \"processing\" /\n"
     "            {\"id\":..,\"status\":\"succeeded\",\"images\":[URL]} / \"failed\",\"error\"\n"
@@ -75,29 +82,42 @@ static const char usage_text[] =
     "  nostatus  {\"request_id\":\"ID\"} / {\"request_id\":\"ID\"} /\n"
     "            {\"request_id\":\"ID\",\"image_url\":URL} / \"status\":\"failed\",\"error\"\n"
     "  mystery   like plain, but pending polls say \"status\":\"warming_up\"\n"
-    "\n"
-    "Faults: key=value pairs, joined by ',' in --fault and by '&' in /_mock/fault.\n"
-    "Queued first in, first out; each applies to the next COUNT matching requests.\n"
-    "  on=submit|poll|image|any     which service route it hits (default any)\n"
-    "  count=N                      how many matching requests (default 1)\n"
+    "\n";
+
+static const char usage_faults[] =
+    "Faults: key=value pairs, joined by ',' in --fault and by '&' in /_mock/fault\n"
+    "(so a --fault message cannot hold a comma). Queued first in, first out; each\n"
+    "applies to the next COUNT requests it matches. Reset clears them all, startup\n"
+    "ones included.\n"
+    "  on=submit|poll|image|any   the service route it hits (default any)\n"
+    "  count=N                    how many matching requests (default 1)\n"
     "and exactly one action:\n"
-    "  status=CODE                  reply CODE (200-599) with {\"message\":\"mock fault CODE\"}\n"
-    "    retry_after=SECONDS          with a Retry-After in seconds\n"
-    "    retry_after_date=1           with a Retry-After HTTP-date 2 s ahead\n"
-    "    message=TEXT                 with this message instead\n"
-    "                               e.g. --fault on=submit,status=429,retry_after=1\n"
-    "  delay_ms=N                   answer normally after N ms   e.g. --fault delay_ms=500\n"
-    "  stall=1                      never answer; close after stall_ms or at shutdown\n"
-    "    stall_ms=N                   (default 30000)      e.g. --fault on=poll,stall=1\n"
-    "  trickle=1                    the normal answer, one byte every trickle_ms\n"
-    "    trickle_ms=N                 (default 200)        e.g. --fault trickle=1,trickle_ms=50\n"
-    "  drop=1                       close the connection without a reply\n"
-    "  malformed=1                  200 with the truncated JSON {\"id\": \"abc\", \"status\":\n"
-    "  wrong_type=1                 200 text/html <html>service unavailable</html>\n"
-    "  oversize=N                   200 with a JSON object padded with spaces to N bytes\n"
-    "  idle_close=1                 the normal answer with Connection: close\n"
-    "A faulted submit creates no job, except with delay_ms, stall, trickle and idle_close,\n"
-    "which create it before answering (or not answering).\n";
+    "  status=CODE                reply CODE (200-599) with {\"message\":\"mock fault CODE\"}\n"
+    "    retry_after=SECONDS        adds Retry-After: SECONDS\n"
+    "    retry_after_date=1         adds Retry-After as an HTTP-date 2 s ahead\n"
+    "    message=TEXT               replaces the message\n"
+    "      e.g. --fault on=submit,status=429,retry_after=1,count=2\n"
+    "           /_mock/fault?on=poll&status=503&retry_after_date=1&message=busy\n"
+    "  delay_ms=N                 answer normally after N ms\n"
+    "      e.g. --fault on=poll,delay_ms=500\n"
+    "  stall=1                    never answer; close after stall_ms or at shutdown\n"
+    "    stall_ms=N                 (default 30000)\n"
+    "      e.g. --fault on=submit,stall=1,stall_ms=2000\n"
+    "  trickle=1                  the normal answer, one byte every trickle_ms\n"
+    "    trickle_ms=N               (default 200)\n"
+    "      e.g. --fault on=image,trickle=1,trickle_ms=20\n"
+    "  drop=1                     close the connection without a reply\n"
+    "      e.g. --fault on=poll,drop=1\n"
+    "  malformed=1                200 with the truncated JSON {\"id\": \"abc\", \"status\":\n"
+    "      e.g. --fault on=submit,malformed=1\n"
+    "  wrong_type=1               200 text/html <html>service unavailable</html>\n"
+    "      e.g. --fault on=image,wrong_type=1\n"
+    "  oversize=N                 200 with a JSON object padded with spaces to N bytes\n"
+    "      e.g. --fault on=submit,oversize=100000\n"
+    "  idle_close=1               the normal answer, with Connection: close\n"
+    "      e.g. --fault on=poll,idle_close=1,count=3\n"
+    "A faulted submit creates no job, except with delay_ms, stall, trickle and\n"
+    "idle_close, which create it before answering (or not answering).\n";
 
 typedef struct option_spec {
     const char *name;
@@ -190,7 +210,10 @@ static enum options_result apply_option(mock_options *options, const char *name,
     } else if (strcmp(name, "quiet") == 0) {
         options->quiet = 1;
     } else if (strcmp(name, "help") == 0) {
-        fputs(usage_text, stdout);
+        fputs(usage_options, stdout);
+        fputs(usage_routes, stdout);
+        fputs(usage_shapes, stdout);
+        fputs(usage_faults, stdout);
         return OPTIONS_EXIT_OK;
     } else if (strcmp(name, "version") == 0) {
         printf("dalle-mock %s\n", MOCK_VERSION);

@@ -10,6 +10,7 @@
 
 /* MHD's buffer for parsing a form; fields longer than this arrive in chunks. */
 #define POST_BUFFER_SIZE 16384
+#define SDK_PREFIX "/sdk/"
 #define SUBMIT_SUFFIX "/sdk/models/dall-e"
 #define ART_PREFIX "/sdk/art/"
 #define IMAGES_PREFIX "/images/"
@@ -35,7 +36,7 @@ static int is_service_route(enum route route)
 static enum route classify(const char *url, char **target_id)
 {
     const char *mock = strstr(url, MOCK_PREFIX);
-    const char *sdk = strstr(url, "/sdk/");
+    const char *sdk = strstr(url, SDK_PREFIX);
     const char *images = NULL;
 
     if (mock) {

@@ -36,9 +36,9 @@ static void log_daemon_error(void *cls, const char *format, va_list args)
 {
     char line[512];
     (void)cls;
-    if (strncmp(format, DELIBERATE_CLOSE_MESSAGE, strlen(DELIBERATE_CLOSE_MESSAGE)) == 0) return;
     vsnprintf(line, sizeof line, format, args);
     line[strcspn(line, "\n")] = '\0';
+    if (strncmp(line, DELIBERATE_CLOSE_MESSAGE, strlen(DELIBERATE_CLOSE_MESSAGE)) == 0) return;
     mock_log("libmicrohttpd: %s", line);
 }
 

@@ -16,7 +16,7 @@ static atomic_int stop_requested;
 static atomic_int quiet_logging;
 
 /* A test double that ran out of memory cannot answer truthfully any more. */
-static void out_of_memory(void)
+_Noreturn static void out_of_memory(void)
 {
     fputs("dalle-mock: out of memory\n", stderr);
     abort();
