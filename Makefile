@@ -1,13 +1,17 @@
-# lua-dalle: `make` builds the Lua core and dalle-mock; `make demo` and
-# `make test` also install what they need on Debian/Ubuntu (as root).
+# lua-dalle: `make` builds the Lua core (for lua5.4) and dalle-mock;
+# `make demo` and `make test` also install what they need on Debian/Ubuntu
+# (as root). `make test LUA=lua5.1` runs the specs on one interpreter only.
 
-LUA         ?= lua5.4
-LUA_PKG     ?= $(LUA)
+LUAS_ALL    := lua5.1 lua5.2 lua5.3 lua5.4 luajit
+DEFAULT_LUA := lua5.4
+LUA         ?=
+# The interpreters the specs run on: LUA, or every one installed.
+TEST_LUAS    = $(or $(LUA),$(foreach l,$(LUAS_ALL),$(if $(shell command -v $(l) 2>/dev/null),$(l))))
+
 CC          ?= cc
 CFLAGS      ?= -O2 -g
 WARNINGS    := -Wall -Wextra
 STD         := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
-LUA_CFLAGS  := $(shell pkg-config --cflags $(LUA_PKG) 2>/dev/null)
 CURL_FLAGS  := $(shell pkg-config --cflags libcurl 2>/dev/null)
 CURL_LIBS   := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 MHD_FLAGS   := $(shell pkg-config --cflags --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
@@ -17,9 +21,11 @@ CORE_HDR    := src/compat.h src/rules.h src/transport.h src/schedule.h
 MOCK_SRC    := $(wildcard src/mock/*.c) src/rules.c
 MOCK_HDR    := $(wildcard src/mock/*.h) src/rules.h
 
+# build/dalle/core.so is for lua5.4; build/LUA/dalle/core.so for each LUA.
 BUILD       ?= build
 CORE        := $(BUILD)/dalle/core.so
 MOCK        := $(BUILD)/dalle-mock
+CORES        = $(foreach l,$(TEST_LUAS),$(BUILD)/$(l)/dalle/core.so)
 
 SANITIZE    := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 ASAN_LIB     = $(shell $(CC) -print-file-name=libasan.so)
@@ -29,14 +35,20 @@ VALGRIND    := valgrind --quiet --error-exitcode=99 --leak-check=full \
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
 
-.PHONY: all deps test demo lint format clean check-asan check-valgrind
+.PHONY: all cores deps test demo lint rock-check format clean check-asan check-valgrind
 
 all: $(CORE) $(MOCK)
 
-$(CORE): $(CORE_SRC) $(CORE_HDR)
+cores: $(CORES)
+
+$(CORE): $(BUILD)/$(DEFAULT_LUA)/dalle/core.so
 	@mkdir -p $(dir $@)
-	$(CC) $(STD) $(WARNINGS) $(CFLAGS) -fPIC -shared $(LUA_CFLAGS) $(CURL_FLAGS) \
-		$(CORE_SRC) -o $@ $(CURL_LIBS) -lm
+	cp $< $@
+
+$(BUILD)/%/dalle/core.so: $(CORE_SRC) $(CORE_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(STD) $(WARNINGS) $(CFLAGS) -fPIC -shared $$(pkg-config --cflags $*) \
+		$(CURL_FLAGS) $(CORE_SRC) -o $@ $(CURL_LIBS) -lm
 
 $(MOCK): $(MOCK_SRC) $(MOCK_HDR)
 	@mkdir -p $(dir $@)
@@ -46,34 +58,42 @@ deps:
 	@scripts/install-deps.sh
 
 test: deps
-	@$(MAKE) --no-print-directory all
-	@scripts/run-specs.sh $(LUA)
+	@$(MAKE) --no-print-directory all cores
+	@scripts/run-specs.sh $(TEST_LUAS)
 
 demo: deps
 	@$(MAKE) --no-print-directory all
-	@scripts/demo.sh $(LUA)
+	@scripts/demo.sh $(or $(LUA),$(DEFAULT_LUA))
 
 # The whole spec with the core and dalle-mock built with ASan and UBSan. The
 # Lua interpreter is not instrumented, so the runtime is preloaded into it;
-# every report lands in $(BUILD)/asan/report.* and fails the run.
+# every report lands in build/asan/report.* and fails the run.
 check-asan: deps
-	@$(MAKE) --no-print-directory all BUILD=build/asan CFLAGS="$(SANITIZE)"
+	@$(MAKE) --no-print-directory all cores BUILD=build/asan CFLAGS="$(SANITIZE)" LUA=$(or $(LUA),$(DEFAULT_LUA))
 	@rm -f build/asan/report.*
 	@DALLE_BUILD=build/asan LD_PRELOAD=$(ASAN_LIB) \
 		ASAN_OPTIONS=log_path=$(CURDIR)/build/asan/report:detect_leaks=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:log_path=$(CURDIR)/build/asan/report \
-		scripts/run-specs.sh $(LUA)
+		scripts/run-specs.sh $(or $(LUA),$(DEFAULT_LUA))
 	@if ls build/asan/report.* >/dev/null 2>&1; then cat build/asan/report.*; \
 		echo "check-asan: sanitizer reports above"; exit 1; fi
 	@echo "check-asan: no reports"
 
 # The whole spec with the Lua process (and so the core) under valgrind.
 check-valgrind: deps
+	@$(MAKE) --no-print-directory all cores LUA=$(or $(LUA),$(DEFAULT_LUA))
+	@DALLE_WRAP="$(VALGRIND)" scripts/run-specs.sh $(or $(LUA),$(DEFAULT_LUA))
+
+# luarocks lint, then `luarocks make` into a fresh tree for lua5.1 and lua5.4
+# and a generate against dalle-mock with only that tree on the paths.
+rock-check: deps
 	@$(MAKE) --no-print-directory all
-	@DALLE_SLOW=1 scripts/run-specs.sh "$(VALGRIND) $(LUA)"
+	luarocks lint lua-dalle-scm-1.rockspec
+	@scripts/rock-check.sh 5.1
+	@scripts/rock-check.sh 5.4
 
 lint:
-	luacheck lua spec examples
+	luacheck lua spec examples .busted
 
 format:
 	clang-format -i src/*.c src/*.h src/mock/*.c src/mock/*.h

@@ -1,21 +1,21 @@
 #!/bin/sh
-# Runs the busted specs under each Lua command named (default lua5.4; a
-# command may carry a wrapper, e.g. "valgrind ... lua5.4") and ends with one
-# line counting every test: "N passed, N failed".
+# Runs the busted specs under each Lua interpreter named (default lua5.4)
+# and ends with one line counting every test: "N passed, N failed".
+# DALLE_BUILD picks the build folder (default build); DALLE_WRAP, a command
+# to run each interpreter under (valgrind, say).
 set -u
 cd "$(dirname "$0")/.."
 [ $# -gt 0 ] || set -- lua5.4
+build=${DALLE_BUILD:-build}
 
 passed=0
 failed=0
-run=0
-mkdir -p build
 for lua in "$@"; do
-    run=$((run + 1))
-    log="build/spec-$run.tap"
-    echo "== specs on: $lua"
+    log="$build/spec-$lua.tap"
+    echo "== specs on $lua${DALLE_WRAP:+ under ${DALLE_WRAP%% *}}"
     # shellcheck disable=SC2086
-    $lua /usr/bin/busted --output=TAP >"$log" 2>&1
+    DALLE_CORE_DIR="$build/$lua" DALLE_MOCK="$build/dalle-mock" \
+        ${DALLE_WRAP:-} "$lua" /usr/bin/busted --output=TAP >"$log" 2>&1
     status=$?
     awk '/^not ok/ {show = 1} /^ok / {show = 0} show' "$log" | head -n 400
     p=$(grep -cE '^ok ' "$log")

@@ -4,7 +4,7 @@ local cjson = require "cjson"
 
 local helper = {}
 
-local MOCK = (os.getenv("DALLE_BUILD") or "build") .. "/dalle-mock"
+local MOCK = os.getenv("DALLE_MOCK") or "build/dalle-mock"
 local START_SECONDS = 10
 
 local function sh_quote(s)
