@@ -126,6 +126,19 @@ function Mock:client(extra)
   return assert(dalle.new(config))
 end
 
+-- The command line of the Lua interpreter running the specs.
+function helper.interpreter()
+  local i = -1
+  while arg[i - 1] do i = i - 1 end
+  return arg[i]
+end
+
+-- Runs a shell command with the specs' Lua paths and returns its output.
+function helper.capture(cmd)
+  return read_all("LUA_PATH=" .. sh_quote(package.path) .. " LUA_CPATH=" .. sh_quote(package.cpath)
+    .. " " .. cmd)
+end
+
 -- A loopback port that nothing listens on: one a mock just gave up.
 function helper.closed_port()
   local mock = helper.start_mock()

@@ -284,7 +284,13 @@ static int configure(dalle_transfer *tr, const dalle_request *req)
         if (!more) return -1;
         tr->headers = more;
     }
-    if (req->field_count && build_form(tr, req) != 0) return -1;
+    if (req->field_count) {
+        if (build_form(tr, req) != 0) return -1;
+        /* libcurl silently sends a request again when a reused keep-alive
+         * connection turns out to be dead; for a submit that could charge
+         * twice, so a submit never rides on a reused connection. */
+        if (curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L) != CURLE_OK) return -1;
+    }
     if (tr->headers && curl_easy_setopt(e, CURLOPT_HTTPHEADER, tr->headers) != CURLE_OK) return -1;
     return 0;
 }

@@ -1,216 +1,50 @@
--- Clients and jobs: configuration, submit/poll/wait/generate/download, the
--- retry policy, and how a call waits: it yields the client when it runs in a
--- coroutine, and blocks in step() (never spinning) when it does not.
+-- Clients: submit, generate, download and step; the retry policy; logging;
+-- and how a call waits: it yields the client when it runs in a coroutine,
+-- and blocks in step() (never spinning) when it does not.
 local core = require "dalle.core"
+local config = require "dalle.config"
 local errors = require "dalle.errors"
+local job_module = require "dalle.job"
 local response = require "dalle.response"
 
 local M = {}
 
-M.VERSION = "0.1.0"
-M.DEFAULT_BASE_URL = "https://developers.airight.io/nft-market-backend-service"
-
-local ART_PATH = "/sdk/art/"
-local POLL_GROWTH = 1.5
-local RETRY_BASE = 0.5    -- seconds: the first retry waits up to this long
-local RETRY_CAP = 8       -- seconds: no backoff step waits longer (Retry-After may)
-local STALL_SECONDS = 30  -- a download slower than 1 byte/s this long is dropped
+local RETRY_BASE = 0.5 -- seconds: the first retry waits up to this long
+local RETRY_CAP = 8    -- seconds: no backoff step waits longer (Retry-After may)
 local FOREVER = 1e9
-
-local DEFAULTS = {
-  timeout = 30,
-  connect_timeout = 10,
-  poll_interval = 2,
-  max_poll_interval = 15,
-  max_retries = 3,
-  wait_timeout = 600,
-  max_body = 1024 * 1024,
-  max_image_bytes = 50 * 1024 * 1024,
-  yield = true,
-}
-
-local CONFIG_TYPES = {
-  api_key = "string",
-  base_url = "string",
-  callback = "string",
-  timeout = "number",
-  connect_timeout = "number",
-  poll_interval = "number",
-  max_poll_interval = "number",
-  max_retries = "number",
-  wait_timeout = "number",
-  max_body = "number",
-  max_image_bytes = "number",
-  user_agent = "string",
-  ca_file = "string",
-  ca_path = "string",
-  yield = "boolean",
-}
 
 -- The API key lives here, keyed by client, so no field of a client (and so
 -- no dump or tostring of one) holds it.
 local secrets = setmetatable({}, { __mode = "k" })
 
 local now = core.now
-
-local function sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  table.sort(keys)
-  return keys
-end
-
-local CONFIG_LIST = table.concat(sorted_keys(CONFIG_TYPES), ", ")
-
--- Raises at the caller of the public method (`depth` more frames up).
-local function arg_error(n, method, want, got, depth)
-  error("bad argument #" .. n .. " to '" .. method .. "' (" .. want .. " expected, got "
-    .. type(got) .. ")", 3 + (depth or 0))
-end
-
-local function invalid(field, message)
-  return nil, errors.new("invalid", message, { field = field })
-end
-
-local function check_config_number(config, key)
-  local v = config[key]
-  if key == "max_retries" then
-    if v < 0 or v ~= math.floor(v) then
-      return invalid(key, "config 'max_retries' must be a whole number >= 0 (got " .. v .. ")")
-    end
-  elseif key == "poll_interval" then
-    if v ~= v or v < 0 then
-      return invalid(key, "config 'poll_interval' must be >= 0 seconds (got " .. v .. ")")
-    end
-  elseif v ~= v or v <= 0 or v == math.huge then
-    return invalid(key, "config '" .. key .. "' must be a positive number (got " .. v .. ")")
-  end
-  return true
-end
-
--- The checked configuration with defaults filled in, or nil, err.
-local function read_config(config)
-  local c = {}
-  for key, value in pairs(config) do
-    local want = CONFIG_TYPES[key]
-    if not want then
-      return invalid(tostring(key),
-        "unknown config option '" .. tostring(key) .. "' (allowed: " .. CONFIG_LIST .. ")")
-    end
-    if type(value) ~= want then
-      return invalid(key, "config '" .. key .. "' must be a " .. want .. " (got " .. type(value) .. ")")
-    end
-    c[key] = value
-  end
-  for key, value in pairs(DEFAULTS) do
-    if c[key] == nil then c[key] = value end
-  end
-  for key, want in pairs(CONFIG_TYPES) do
-    if want == "number" then
-      local ok, err = check_config_number(c, key)
-      if not ok then return nil, err end
-    end
-  end
-  if c.max_poll_interval < c.poll_interval then
-    return invalid("max_poll_interval", "config 'max_poll_interval' (" .. c.max_poll_interval
-      .. ") must not be below 'poll_interval' (" .. c.poll_interval .. ")")
-  end
-  c.api_key = c.api_key or os.getenv("AIRIGHT_API_KEY")
-  if not c.api_key or c.api_key == "" then
-    return invalid("api_key", "an API key is required: config 'api_key' or the environment "
-      .. "variable AIRIGHT_API_KEY")
-  end
-  if c.api_key:find("[%c]") then
-    return invalid("api_key", "the API key must not contain control characters")
-  end
-  local base = c.base_url or os.getenv("AIRIGHT_BASE_URL")
-  if base == nil or base == "" then base = M.DEFAULT_BASE_URL end
-  base = base:gsub("/+$", "")
-  if not core.is_http_url(base) then
-    return invalid("base_url", "config 'base_url' must be an absolute http:// or https:// URL")
-  end
-  c.base_url = base
-  if c.callback ~= nil and not core.is_http_url(c.callback) then
-    return invalid("callback", "config 'callback' must be an absolute http:// or https:// URL")
-  end
-  c.user_agent = c.user_agent or ("lua-dalle/" .. M.VERSION .. " libcurl/" .. core.curl_version)
-  return c
-end
-
--- Splits the options a waiting call takes (timeout) from the request's own.
-local function split_options(opts)
-  local request, timeout = {}, nil
-  for k, v in pairs(opts) do
-    if k == "timeout" then timeout = v else request[k] = v end
-  end
-  if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout or timeout <= 0) then
-    return invalid("timeout", "option 'timeout' must be a positive number of seconds (got "
-      .. tostring(timeout) .. ")")
-  end
-  return request, timeout
-end
-
--- The options table of wait and download: only `timeout` is known.
-local function wait_options(opts, method)
-  if opts == nil then return true, nil end
-  if type(opts) ~= "table" then arg_error(method == "wait" and 1 or 3, method, "table", opts, 1) end
-  for k in pairs(opts) do
-    if k ~= "timeout" then
-      return invalid(tostring(k), "unknown option '" .. tostring(k) .. "' (allowed: timeout)")
-    end
-  end
-  local request, timeout = split_options(opts)
-  if not request then return nil, timeout end
-  return true, timeout
-end
-
--- validate(opts [, default_callback]) --> params | nil, err
-function M.validate(opts, default_callback)
-  if type(opts) ~= "table" then
-    error("bad argument #1 to 'validate' (table expected, got " .. type(opts) .. ")", 3)
-  end
-  local request, timeout = split_options(opts)
-  if not request then return nil, timeout end
-  local params, message, field = core.validate(request, default_callback)
-  if not params then return invalid(field, message) end
-  return params
-end
-
-local function escape_path(s)
-  return (s:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
-end
-
-local function origin_of(url)
-  local origin = url:match("^(%a[%w+.-]*://[^/?#]+)")
-  return origin and origin:lower()
-end
-
----------------------------------------------------------------------------
--- Client
+local invalid = errors.invalid
+local bad_argument = errors.bad_argument
 
 local Client = {}
 Client.__index = Client
-
-local Job = {}
-Job.__index = Job
+M.Client = Client
 
 function Client:__tostring()
   if self._closed then return "dalle.client (" .. self.base_url .. ", closed)" end
   return "dalle.client (" .. self.base_url .. ")"
 end
 
-local function check_client(self, method)
+-- Raises unless `self` is an open client; `depth` as for bad_argument.
+function M.check_open(self, method, depth)
   if getmetatable(self) ~= Client then
-    error("bad self to '" .. method .. "' (dalle client expected; use client:" .. method .. ")", 3)
+    error("bad self to '" .. method .. "' (dalle client expected; use client:" .. method .. ")",
+      3 + (depth or 0))
   end
-  if self._closed then error("attempt to use a closed dalle client", 3) end
+  if self._closed then error("attempt to use a closed dalle client", 3 + (depth or 0)) end
 end
+local check_open = M.check_open
 
 -- new(config) --> client | nil, err
-function M.new(config)
-  if config == nil then config = {} end
-  if type(config) ~= "table" then arg_error(1, "new", "table", config) end
-  local c, err = read_config(config)
+function M.new(user_config)
+  if user_config == nil then user_config = {} end
+  if type(user_config) ~= "table" then bad_argument(1, "new", "table", user_config) end
+  local c, err = config.read(user_config)
   if not c then return nil, err end
   local handle, problem = core.new()
   if not handle then return nil, errors.new("network", problem) end
@@ -230,10 +64,22 @@ function Client:_api_headers()
   return { "x-api-key: " .. secrets[self], "accept: application/json" }
 end
 
+-- The request table for dalle.core, with the settings every request shares.
+function Client:_request(fields)
+  local c = self._config
+  fields.connect_timeout = c.connect_timeout
+  fields.low_speed_time = c.stall_timeout
+  fields.user_agent = c.user_agent
+  fields.ca_file = c.ca_file
+  fields.ca_path = c.ca_path
+  fields.max_body = fields.max_body or c.max_body
+  return fields
+end
+
 -- The service may echo what it was sent; the key never leaves in an error.
 function Client:_redact(text)
   local key = secrets[self]
-  if not text or not key or key == "" then return text end
+  if not text or not key then return text end
   local out, from = {}, 1
   while true do
     local s, e = text:find(key, from, true)
@@ -243,6 +89,19 @@ function Client:_redact(text)
   end
   out[#out + 1] = text:sub(from)
   return table.concat(out)
+end
+
+-- Hands a record to the `log` function. A log function that raises must
+-- not break the call it reports on: it is told once on stderr and ignored.
+function Client:_log(record)
+  local log = self._config.log
+  if not log then return end
+  local ok, problem = pcall(log, record)
+  if not ok and not self._log_failed then
+    self._log_failed = true
+    io.stderr:write("dalle: the log function raised an error (ignored from now on): ",
+      tostring(problem), "\n")
+  end
 end
 
 function Client:_can_yield()
@@ -267,8 +126,8 @@ end
 -- step([timeout]) --> active: drives all I/O for up to `timeout` seconds
 -- (default 0), returning as soon as anything finished.
 function Client:step(timeout)
-  check_client(self, "step")
-  if timeout ~= nil and type(timeout) ~= "number" then arg_error(1, "step", "number", timeout) end
+  check_open(self, "step")
+  if timeout ~= nil and type(timeout) ~= "number" then bad_argument(1, "step", "number", timeout) end
   return self:_pump(timeout or 0)
 end
 
@@ -281,22 +140,25 @@ function Client:close()
 end
 Client.__close = Client.close
 
--- Waits for the event `id` until `deadline` (nil: no deadline). Returns the
--- event; nil when the deadline came first; nil, err when the client closed.
-function Client:_await(id, deadline)
+-- Waits for the event `id` until `deadline` (nil: no deadline), on behalf
+-- of `job` (which can cancel the wait). Returns the event; nil when the
+-- deadline came first; nil, err when the client closed or the job was canceled.
+function Client:_await(id, deadline, job)
   local waiting, yielding, alarm = self._waiting, self:_can_yield(), nil
   waiting[id] = true
+  if job then job._waiting_on = id end
   if yielding and deadline then
     -- Makes the driver's step() return at the deadline even if all is quiet.
     alarm = self._core:timer(deadline - now())
     waiting[alarm] = true
   end
-  while self._events[id] == nil and not self._closed do
+  while self._events[id] == nil and not self._closed and not (job and job._canceled) do
     local left = deadline and deadline - now() or FOREVER
     if left <= 0 then break end
     if yielding then coroutine.yield(self) else self:_pump(left) end
   end
   waiting[id] = nil
+  if job then job._waiting_on = nil end
   if self._closed then
     return nil, errors.new("closed", "the client was closed while this call waited")
   end
@@ -308,19 +170,18 @@ function Client:_await(id, deadline)
     self._core:cancel(alarm)
   end
   if not event then self._core:cancel(id) end
+  if job and job._canceled then
+    return nil, errors.new("canceled", "job " .. job.id .. " was canceled", { id = job.id })
+  end
   return event
 end
 
 -- Sleeps `seconds`, cut short at `deadline`. Returns true, or nil, err.
-function Client:_sleep(seconds, deadline)
+function Client:_sleep(seconds, deadline, job)
   if deadline and now() + seconds > deadline then seconds = math.max(deadline - now(), 0) end
-  local _, err = self:_await(self._core:timer(seconds), deadline)
+  local _, err = self:_await(self._core:timer(seconds), deadline, job)
   if err then return nil, err end
   return true
-end
-
-local function deadline_error(what, deadline_reason, extra)
-  return errors.new("timeout", what .. " did not finish " .. deadline_reason, extra)
 end
 
 -- The error for a finished transfer, or nil when it succeeded. `retry` on
@@ -375,47 +236,68 @@ local function backoff(attempt, retry_after)
 end
 
 -- Sends `req`, retrying as the kind of call allows, and waits for the reply.
-function Client:_exchange(req, deadline, kind_of_call, what)
+-- `per_request` caps each attempt (default: config timeout); `job`, if
+-- given, can cancel the exchange.
+function Client:_exchange(req, deadline, kind_of_call, job, per_request_cap)
+  local method = req.fields and "POST" or "GET"
   local attempt = 0
   while true do
-    local per_request = req.timeout_limit or self._config.timeout
+    local per_request = per_request_cap or self._config.timeout
     if deadline then per_request = math.min(per_request, deadline - now()) end
     if per_request <= 0 then
-      return nil, deadline_error(what, "before its deadline")
+      return nil, errors.new("timeout", "the " .. kind_of_call .. " did not finish before its deadline",
+        { maybe_submitted = (kind_of_call == "submit" and attempt > 0) or nil })
     end
     req.timeout = per_request
+    attempt = attempt + 1
+    self:_log { event = "request", method = method, url = req.url, attempt = attempt,
+      message = method .. " " .. req.url .. (attempt > 1 and " (attempt " .. attempt .. ")" or "") }
     local id, problem = self._core:request(req)
     if not id then
       return nil, errors.new(kind_of_call == "download" and "io" or "network", problem)
     end
-    local event, closed = self:_await(id, deadline)
-    if closed then return nil, closed end
+    local event, stopped = self:_await(id, deadline, job)
+    if stopped then return nil, stopped end
     if not event then
-      return nil, deadline_error(what, "before its deadline",
+      self:_log { event = "response", method = method, url = req.url, failure = "deadline",
+        message = method .. " " .. req.url .. " -> no reply before the deadline" }
+      return nil, errors.new("timeout", "the " .. kind_of_call .. " did not finish before its deadline",
         { maybe_submitted = kind_of_call == "submit" or nil })
     end
+    self:_log { event = "response", method = method, url = req.url, status = event.status,
+      elapsed = event.elapsed, failure = event.failure,
+      message = method .. " " .. req.url .. " -> "
+        .. (event.failure and "failed (" .. event.error .. ")" or tostring(event.status))
+        .. string.format(" in %.3f s", event.elapsed) }
     local err = self:_failure(event, kind_of_call)
     if not err then return event end
-    attempt = attempt + 1
     local retry = err.retry
     err.retry = nil
     err.attempts = attempt
     if not retry or attempt > self._config.max_retries then return nil, err end
     local delay = backoff(attempt, err.retry_after)
     if deadline and now() + delay >= deadline then return nil, err end
-    local slept, closed_err = self:_sleep(delay, deadline)
-    if not slept then return nil, closed_err end
+    self:_log { event = "retry", method = method, url = req.url, attempt = attempt, delay = delay,
+      reason = err.message,
+      message = string.format("retrying %s %s in %.2f s (attempt %d of %d): %s", method, req.url,
+        delay, attempt + 1, self._config.max_retries + 1, tostring(err)) }
+    local slept, stopped_err = self:_sleep(delay, deadline, job)
+    if not slept then return nil, stopped_err end
   end
 end
 
-local function decode_reply(body, what)
-  local value, problem = response.decode(body)
-  if value == nil then return nil, errors.new("decode", what .. ": " .. problem) end
-  return response.read(value)
+-- validate(opts [, default_callback]) --> params | nil, err
+function M.validate(opts, default_callback)
+  if type(opts) ~= "table" then bad_argument(1, "validate", "table", opts, 1) end
+  local request, timeout = config.split_options(opts)
+  if not request then return nil, timeout end
+  local params, message, field = core.validate(request, default_callback)
+  if not params then return invalid(field, message) end
+  return params
 end
 
 function Client:_submit(opts, deadline)
-  local request, timeout = split_options(opts)
+  local request, timeout = config.split_options(opts)
   if not request then return nil, timeout end
   if timeout and (not deadline or now() + timeout < deadline) then deadline = now() + timeout end
   local params, message, field = core.validate(request, self._config.callback)
@@ -429,19 +311,13 @@ function Client:_submit(opts, deadline)
   }
   if params.quality then fields[#fields + 1] = { "quality", params.quality } end
   if params.style then fields[#fields + 1] = { "style", params.style } end
-  local c = self._config
-  local event, err = self:_exchange({
+  local event, err = self:_exchange(self:_request {
     url = self.base_url .. params.path,
     headers = self:_api_headers(),
     fields = fields,
-    connect_timeout = c.connect_timeout,
-    max_body = c.max_body,
-    user_agent = c.user_agent,
-    ca_file = c.ca_file,
-    ca_path = c.ca_path,
-  }, deadline, "submit", "the submit")
+  }, deadline, "submit")
   if not event then return nil, err end
-  local reading, derr = decode_reply(event.body, "the submit reply")
+  local reading, derr = response.parse(event.body, "the submit reply")
   if not reading then return nil, derr end
   if not reading.id then
     return nil, errors.new("decode", "the submit reply has no job id (looked for a bare string "
@@ -449,28 +325,28 @@ function Client:_submit(opts, deadline)
   end
   if reading.status == "failed" then
     return nil, errors.new("failed", self:_redact(reading.reason) or "the service refused the job",
-      { raw = reading.raw, id = reading.id })
+      { raw = reading.raw, id = reading.id, reason = self:_redact(reading.reason) })
   end
-  local job = M.job(self, reading.id)
+  local job = job_module.new(self, reading.id)
   job.params = params
   job.raw = reading.raw
-  job._next_poll = now() + c.poll_interval
+  job._next_poll = now() + self._config.poll_interval
   return job
 end
 
 -- submit(opts) --> job | nil, err
 function Client:submit(opts)
-  check_client(self, "submit")
-  if type(opts) ~= "table" then arg_error(1, "submit", "table", opts) end
+  check_open(self, "submit")
+  if type(opts) ~= "table" then bad_argument(1, "submit", "table", opts) end
   return self:_submit(opts, nil)
 end
 
 -- generate(opts) --> result | nil, err: submit, then wait; opts.timeout
 -- bounds both together.
 function Client:generate(opts)
-  check_client(self, "generate")
-  if type(opts) ~= "table" then arg_error(1, "generate", "table", opts) end
-  local request, timeout = split_options(opts)
+  check_open(self, "generate")
+  if type(opts) ~= "table" then bad_argument(1, "generate", "table", opts) end
+  local request, timeout = config.split_options(opts)
   if not request then return nil, timeout end
   local deadline = now() + (timeout or self._config.wait_timeout)
   local job, err = self:_submit(request, deadline)
@@ -480,21 +356,26 @@ end
 
 -- job(id) --> job: a handle on a job submitted earlier.
 function Client:job(id)
-  check_client(self, "job")
+  check_open(self, "job")
   if type(id) == "number" then id = string.format("%.0f", id) end
-  if type(id) ~= "string" then arg_error(1, "job", "string", id) end
+  if type(id) ~= "string" then bad_argument(1, "job", "string", id) end
   if id == "" then error("bad argument #1 to 'job' (job id must not be empty)", 2) end
-  return M.job(self, id)
+  return job_module.new(self, id)
+end
+
+local function origin_of(url)
+  local origin = url:match("^(%a[%w+.-]*://[^/?#]+)")
+  return origin and origin:lower()
 end
 
 -- download(result_or_url, path [, {timeout = s}]) --> true | nil, err
 function Client:download(source, path, opts)
-  check_client(self, "download")
+  check_open(self, "download")
   local url = source
   if type(source) == "table" then url = source.url end
-  if type(url) ~= "string" then arg_error(1, "download", "result or URL string", url) end
-  if type(path) ~= "string" then arg_error(2, "download", "string", path) end
-  local ok, timeout = wait_options(opts, "download")
+  if type(url) ~= "string" then bad_argument(1, "download", "result or URL string", url) end
+  if type(path) ~= "string" then bad_argument(2, "download", "string", path) end
+  local ok, timeout = config.wait_options(opts, "download", 3)
   if not ok then return nil, timeout end
   if not core.is_http_url(url) then
     return invalid("url", "cannot download '" .. url:sub(1, 80) .. "': not an absolute http(s) URL")
@@ -503,128 +384,15 @@ function Client:download(source, path, opts)
   local c = self._config
   -- The key goes only to the service's own origin, never to an image host.
   local headers = origin_of(url) == origin_of(self.base_url) and self:_api_headers() or {}
-  local deadline = now() + (timeout or c.wait_timeout)
-  local event, err = self:_exchange({
+  local limit = timeout or c.wait_timeout
+  local event, err = self:_exchange(self:_request {
     url = url,
     file = path,
     headers = headers,
-    timeout_limit = timeout or c.wait_timeout,
-    connect_timeout = c.connect_timeout,
-    low_speed_time = STALL_SECONDS,
     max_body = c.max_image_bytes,
-    user_agent = c.user_agent,
-    ca_file = c.ca_file,
-    ca_path = c.ca_path,
-  }, deadline, "download", "the download")
+  }, now() + limit, "download", nil, limit)
   if not event then return nil, err end
   return true
-end
-
----------------------------------------------------------------------------
--- Job
-
-function Job:__tostring()
-  return "dalle.job " .. self.id .. " (" .. self.status .. ")"
-end
-
-function M.job(client, id)
-  return setmetatable({
-    id = id,
-    status = "pending",
-    _client = client,
-    _interval = client._config.poll_interval,
-    _next_poll = now(),
-  }, Job)
-end
-
-local function check_job(self, method)
-  if getmetatable(self) ~= Job then
-    error("bad self to '" .. method .. "' (dalle job expected; use job:" .. method .. ")", 3)
-  end
-  if self._client._closed then error("attempt to use a job of a closed dalle client", 3) end
-end
-
-function Job:_schedule_next(retry_after)
-  local c = self._client._config
-  local delay = self._interval
-  if retry_after and retry_after > delay then delay = retry_after end
-  self._next_poll = now() + delay
-  self._interval = math.min(self._interval * POLL_GROWTH, c.max_poll_interval)
-end
-
-function Job:_poll(deadline)
-  local client = self._client
-  local c = client._config
-  local event, err = client:_exchange({
-    url = client.base_url .. ART_PATH .. escape_path(self.id),
-    headers = client:_api_headers(),
-    connect_timeout = c.connect_timeout,
-    max_body = c.max_body,
-    user_agent = c.user_agent,
-    ca_file = c.ca_file,
-    ca_path = c.ca_path,
-  }, deadline, "poll", "the poll of job " .. self.id)
-  if not event then return nil, err end
-  local reading, derr = decode_reply(event.body, "the poll reply for job " .. self.id)
-  if not reading then return nil, derr end
-  self.raw = reading.raw
-  self.service_status = reading.service_status
-  if reading.status == "failed" then
-    self.status = "failed"
-    return nil, errors.new("failed", client:_redact(reading.reason) or "the service says the job failed",
-      { id = self.id, reason = client:_redact(reading.reason), raw = reading.raw })
-  end
-  if reading.status == "succeeded" then
-    if #reading.images == 0 then
-      return nil, errors.new("decode", "the service says job " .. self.id
-        .. " succeeded but gave no image URL", { raw = reading.raw })
-    end
-    self.status = "succeeded"
-    self.result = {
-      id = self.id,
-      status = "succeeded",
-      images = reading.images,
-      url = reading.images[1],
-      raw = reading.raw,
-    }
-    return self.result
-  end
-  self:_schedule_next(event.retry_after)
-  return false
-end
-
--- poll() --> result | false (still pending) | nil, err
-function Job:poll()
-  check_job(self, "poll")
-  if self.result then return self.result end
-  return self:_poll(nil)
-end
-
-function Job:_wait(deadline)
-  local client = self._client
-  while not self.result do
-    local pause = self._next_poll - now()
-    if pause > 0 then
-      local ok, err = client:_sleep(pause, deadline)
-      if not ok then return nil, err end
-    end
-    if now() >= deadline then
-      return nil, errors.new("timeout", "job " .. self.id .. " did not finish before its deadline"
-        .. (self.service_status and " (last status: " .. self.service_status .. ")" or ""),
-        { id = self.id })
-    end
-    local result, err = self:_poll(deadline)
-    if result == nil then return nil, err end
-  end
-  return self.result
-end
-
--- wait([{timeout = s}]) --> result | nil, err
-function Job:wait(opts)
-  check_job(self, "wait")
-  local ok, timeout = wait_options(opts, "wait")
-  if not ok then return nil, timeout end
-  return self:_wait(now() + (timeout or self._client._config.wait_timeout))
 end
 
 return M

@@ -16,6 +16,7 @@ M.kinds = {
   decode = false,       -- a body that the response rules do not accept
   failed = false,       -- the service says the job failed
   io = false,           -- a downloaded image could not be written
+  canceled = false,     -- job:cancel() stopped this call
   closed = false,       -- the client was closed while this call waited
 }
 
@@ -46,6 +47,18 @@ function M.new(kind, message, extra)
     for k, v in pairs(extra) do err[k] = v end
   end
   return err
+end
+
+-- invalid(field, message) --> nil, err: for `return invalid(...)`.
+function M.invalid(field, message)
+  return nil, M.new("invalid", message, { field = field })
+end
+
+-- Raises "bad argument" at the caller of a public method; `depth` counts
+-- helper frames between the method and this call.
+function M.bad_argument(n, method, want, got, depth)
+  error("bad argument #" .. n .. " to '" .. method .. "' (" .. want .. " expected, got "
+    .. type(got) .. ")", 3 + (depth or 0))
 end
 
 function M.is_error(value)

@@ -1,15 +1,19 @@
 -- dalle: the module a script requires. A thin facade over dalle.client (the
--- calls), dalle.response (reading the service's bodies) and dalle.errors.
+-- calls), dalle.config, dalle.response (reading the service's bodies) and
+-- dalle.errors.
 local client = require "dalle.client"
+local config = require "dalle.config"
+local core = require "dalle.core"
 local errors = require "dalle.errors"
 local response = require "dalle.response"
-local core = require "dalle.core"
 
 local dalle = {
-  VERSION = client.VERSION,
-  DEFAULT_BASE_URL = client.DEFAULT_BASE_URL,
+  VERSION = config.VERSION,
+  DEFAULT_BASE_URL = config.DEFAULT_BASE_URL,
   new = client.new,
   errors = errors,
+  -- rules() --> the rules table: one row per model with its allowed values.
+  rules = core.rules,
 }
 
 -- validate(opts) --> params | nil, err: the rules, with no network.
@@ -17,32 +21,26 @@ function dalle.validate(opts)
   return client.validate(opts)
 end
 
--- rules() --> the rules table: one row per model with its allowed values.
-dalle.rules = core.rules
-
 -- parse_callback(body) --> result | nil, err: the JSON the service POSTs to
 -- the callback URL.
 function dalle.parse_callback(body)
-  if type(body) ~= "string" then
-    error("bad argument #1 to 'parse_callback' (string expected, got " .. type(body) .. ")", 2)
-  end
-  local value, problem = response.decode(body)
-  if value == nil then return nil, errors.new("decode", "the callback body: " .. problem) end
-  local reading = response.read(value)
+  if type(body) ~= "string" then errors.bad_argument(1, "parse_callback", "string", body) end
+  local reading, err = response.parse(body, "the callback body")
+  if not reading then return nil, err end
   if reading.status == "failed" then
     return nil, errors.new("failed", reading.reason or "the service says the job failed",
-      { id = reading.id, reason = reading.reason, raw = value })
+      { id = reading.id, reason = reading.reason, raw = reading.raw })
   end
   if reading.status ~= "succeeded" or #reading.images == 0 then
     return nil, errors.new("decode", "the callback body does not report a finished job with an "
-      .. "image URL (status: " .. tostring(reading.service_status) .. ")", { raw = value })
+      .. "image URL (status: " .. tostring(reading.service_status) .. ")", { raw = reading.raw })
   end
   return {
     id = reading.id,
     status = "succeeded",
     images = reading.images,
     url = reading.images[1],
-    raw = value,
+    raw = reading.raw,
   }
 end
 

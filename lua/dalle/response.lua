@@ -2,6 +2,7 @@
 -- GET /sdk/art/{id} and the callback POST): aiRight does not publish them,
 -- so every shape below is accepted and documented in the README.
 local cjson = require "cjson.safe"
+local errors = require "dalle.errors"
 
 local M = {}
 
@@ -124,6 +125,14 @@ function M.decode(body)
   local value, problem = cjson.decode(body)
   if value == nil then return nil, "the body is not JSON (" .. tostring(problem) .. ")" end
   return value
+end
+
+-- parse(body, what) --> reading | nil, err: decode then read, or a decode
+-- error that says which body it was.
+function M.parse(body, what)
+  local value, problem = M.decode(body)
+  if value == nil then return nil, errors.new("decode", what .. ": " .. problem) end
+  return M.read(value)
 end
 
 -- The message in an error body, if it has one.
