@@ -18,6 +18,7 @@ for lua in "$@"; do
         ${DALLE_WRAP:-} "$lua" /usr/bin/busted --output=TAP >"$log" 2>&1
     status=$?
     awk '/^not ok/ {show = 1} /^ok / {show = 0} show' "$log" | head -n 400
+    grep -E '^# \|' "$log" | sed 's/^# //'
     p=$(grep -cE '^ok ' "$log")
     f=$(grep -cE '^not ok ' "$log")
     if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then
