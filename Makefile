@@ -35,7 +35,7 @@ VALGRIND    := valgrind --quiet --error-exitcode=99 --leak-check=full \
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
 
-.PHONY: all cores deps test demo lint rock-check format clean check-asan check-valgrind
+.PHONY: all cores deps test demo lint rock-check format clean check-asan check-valgrind fuzz
 
 all: $(CORE) $(MOCK)
 
@@ -92,11 +92,17 @@ rock-check: deps
 	@scripts/rock-check.sh 5.1
 	@scripts/rock-check.sh 5.4
 
+# libFuzzer harnesses for every C function that reads outside input, each
+# run FUZZ_SECONDS from its committed seed corpus in fuzz/corpus/.
+FUZZ_SECONDS ?= 20
+fuzz: deps
+	@fuzz/run.sh $(FUZZ_SECONDS)
+
 lint:
 	luacheck lua spec examples .busted
 
 format:
-	clang-format -i src/*.c src/*.h src/mock/*.c src/mock/*.h
+	clang-format -i src/*.c src/*.h src/mock/*.c src/mock/*.h fuzz/*.c
 
 clean:
 	rm -rf build demo-out

@@ -8,8 +8,6 @@
 #define MAX_WAIT_SECONDS 86400.0
 /* A fixed clock keeps every finding reproducible: 2024-01-01T00:00:00Z. */
 #define FIXED_NOW 1704067200LL
-/* Mirrors RETRY_AFTER_MAX_LEN in transport.c: longer values are refused. */
-#define LONGEST_VALUE 64
 
 static int is_valid_wait(double seconds)
 {
@@ -42,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!is_valid_wait(seconds)) abort();
     if (dalle_parse_retry_after(value, size, FIXED_NOW) != seconds) abort();
 
-    if (size == 0 || size > LONGEST_VALUE) {
+    if (size == 0 || size > DALLE_RETRY_AFTER_MAX_LEN) {
         if (seconds != -1) abort();
     } else if (all_digits(data, size)) {
         if (seconds != capped_delta_seconds(data, size)) abort();

@@ -101,6 +101,7 @@ function Mock:fault(spec) return self:control("POST", "/_mock/fault", spec) end
 function Mock:config(spec) return self:control("POST", "/_mock/config", spec) end
 function Mock:requests() return self:control("GET", "/_mock/requests") end
 function Mock:callbacks() return self:control("GET", "/_mock/callbacks") end
+function Mock:jobs() return self:control("GET", "/_mock/jobs") end
 
 -- The requests the mock received on one route: "submit", "poll" or "image".
 function Mock:requests_to(route)

@@ -182,6 +182,14 @@ describe("dalle.validate", function()
     assert.has_error(function() dalle.validate("a cat") end)
   end)
 
+  it("quotes a bad value as valid UTF-8, cut at a character boundary", function()
+    for _, bad in ipairs { ("é"):rep(100), "\255\254x", ("a"):rep(59) .. "€€", "é\0x" } do
+      local err = rejects(opts { model = bad }, "model")
+      local quoted = err.message:match("^invalid model '(.-)' %(")
+      assert.is_table(dalle.validate(opts { prompt = quoted }), "not valid UTF-8: " .. quoted)
+    end
+  end)
+
   it("prints an error on one line naming kind, message and field", function()
     local _, err = dalle.validate(opts { model = "dall-e-3", size = "1x1" })
     local text = tostring(err)

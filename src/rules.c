@@ -159,17 +159,32 @@ static void list_join(const char *const *list, char *out, size_t out_size)
     }
 }
 
-/* Quotes a caller's value safely: cut long values, hide control bytes. */
+/* Quotes a caller's value safely: cut long values at a character boundary,
+ * and show control bytes and bytes that are not UTF-8 as '?', so a message
+ * is always one line of valid UTF-8. */
 static void quote_value(const char *value, char *out, size_t out_size)
 {
-    size_t used = 0;
-    for (const unsigned char *c = (const unsigned char *)value; *c && used + 4 < out_size; c++) {
-        if (used >= QUOTED_VALUE_MAX) {
+    size_t used = 0, len = strlen(value);
+    for (size_t i = 0; i < len;) {
+        size_t char_len = 1;
+        /* The shortest slice that is one valid character, if any. */
+        while (char_len < 4 && i + char_len <= len && dalle_utf8_length(value + i, char_len) != 1)
+            char_len++;
+        if (i + char_len > len || dalle_utf8_length(value + i, char_len) != 1) char_len = 0;
+        if (used + (char_len ? char_len : 1) > QUOTED_VALUE_MAX || used + 4 + 3 >= out_size) {
             memcpy(out + used, "...", 3);
             used += 3;
             break;
         }
-        out[used++] = (*c < 0x20 || *c == 0x7F) ? '?' : (char)*c;
+        unsigned char c = (unsigned char)value[i];
+        if (char_len == 0 || c < 0x20 || c == 0x7F) {
+            out[used++] = '?';
+            i++;
+        } else {
+            memcpy(out + used, value + i, char_len);
+            used += char_len;
+            i += char_len;
+        }
     }
     out[used] = '\0';
 }

@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #define BODY_INITIAL_CAPACITY 1024
-#define RETRY_AFTER_MAX_LEN 64
 /* A Retry-After further out than this is treated as this. */
 #define RETRY_AFTER_MAX_SECONDS 86400.0
 #define MAX_REDIRECTS 5
@@ -179,9 +178,9 @@ static size_t on_header(char *line, size_t size, size_t count, void *userdata)
 
 double dalle_parse_retry_after(const char *value, size_t len, long long now)
 {
-    char text[RETRY_AFTER_MAX_LEN + 1];
+    char text[DALLE_RETRY_AFTER_MAX_LEN + 1];
     size_t i;
-    if (len == 0 || len > RETRY_AFTER_MAX_LEN) return -1;
+    if (len == 0 || len > DALLE_RETRY_AFTER_MAX_LEN) return -1;
     memcpy(text, value, len);
     text[len] = '\0';
     for (i = 0; i < len && text[i] >= '0' && text[i] <= '9'; i++)

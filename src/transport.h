@@ -13,6 +13,8 @@
 #define DALLE_DEFAULT_MAX_IMAGE (50L * 1024 * 1024)
 #define DALLE_CONTENT_TYPE_MAX 128
 #define DALLE_MAGIC_BYTES 12
+/* A longer Retry-After value is not a valid one. */
+#define DALLE_RETRY_AFTER_MAX_LEN 64
 
 typedef struct dalle_field {
     const char *name;

@@ -1,5 +1,5 @@
-/* The running configuration (polls, delay, shape, API key): what the command
- * line set at startup, and what /_mock/config changed since. */
+/* The running configuration (polls, delay, shape, API key, chaos): what the
+ * command line set at startup, and what /_mock/config changed since. */
 #include "config.h"
 
 #include "json_out.h"
@@ -7,6 +7,8 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 static pthread_mutex_t config_lock = PTHREAD_MUTEX_INITIALIZER;
 static mock_config startup_config;
@@ -17,6 +19,8 @@ void config_defaults(mock_config *config)
     memset(config, 0, sizeof *config);
     config->polls = MOCK_DEFAULT_POLLS;
     config->shape = SHAPE_PLAIN;
+    config->chaos_seed =
+        ((unsigned long)time(NULL) ^ ((unsigned long)getpid() << 16)) & MOCK_CHAOS_SEED_MAX;
 }
 
 int config_apply(mock_config *config, const char *key, const char *value, char *error,
@@ -52,7 +56,20 @@ int config_apply(mock_config *config, const char *key, const char *value, char *
         snprintf(error, error_size, "api_key is longer than %d bytes", MOCK_API_KEY_MAX);
         return -1;
     }
-    snprintf(error, error_size, "unknown setting '%.40s' (polls, delay_ms, shape, api_key)", key);
+    if (strcmp(key, "chaos") == 0) {
+        if (mock_parse_ulong(value, MOCK_CHAOS_PERCENT_MAX, &config->chaos_percent) == 0) return 0;
+        snprintf(error, error_size, "chaos must be a whole percentage from 0 to %lu",
+                 MOCK_CHAOS_PERCENT_MAX);
+        return -1;
+    }
+    if (strcmp(key, "chaos_seed") == 0) {
+        if (mock_parse_ulong(value, MOCK_CHAOS_SEED_MAX, &config->chaos_seed) == 0) return 0;
+        snprintf(error, error_size, "chaos_seed must be a whole number from 0 to %lu",
+                 MOCK_CHAOS_SEED_MAX);
+        return -1;
+    }
+    snprintf(error, error_size,
+             "unknown setting '%.40s' (polls, delay_ms, shape, api_key, chaos, chaos_seed)", key);
     return -1;
 }
 
@@ -91,11 +108,11 @@ int config_key_accepted(const mock_config *config, const char *given)
     return config->api_key[0] == '\0' || strcmp(config->api_key, given) == 0;
 }
 
-void config_to_json(const mock_config *config, mock_buf *out)
+void config_members_json(const mock_config *config, mock_buf *out)
 {
-    buf_printf(out, "{\"polls\":%lu,\"delay_ms\":%lu,\"shape\":", config->polls, config->delay_ms);
+    buf_printf(out, "\"polls\":%lu,\"delay_ms\":%lu,\"shape\":", config->polls, config->delay_ms);
     json_cstring(out, shape_name(config->shape));
     buf_puts(out, ",\"api_key\":");
     json_cstring(out, config->api_key[0] ? config->api_key : NULL);
-    buf_puts(out, "}");
+    buf_printf(out, ",\"chaos\":%lu,\"chaos_seed\":%lu", config->chaos_percent, config->chaos_seed);
 }

@@ -1,5 +1,5 @@
-/* The running configuration (polls, delay, shape, API key): what the command
- * line set at startup, and what /_mock/config changed since. */
+/* The running configuration (polls, delay, shape, API key, chaos): what the
+ * command line set at startup, and what /_mock/config changed since. */
 #ifndef DALLE_MOCK_CONFIG_H
 #define DALLE_MOCK_CONFIG_H
 
@@ -11,18 +11,25 @@
 #define MOCK_DELAY_MAX_MS 3600000UL
 #define MOCK_API_KEY_MAX 256
 #define MOCK_CONFIG_ERROR_MAX 256
+#define MOCK_CHAOS_PERCENT_MAX 100UL
+/* Seeds fit 32 bits: an unsigned long everywhere, and exact as a JSON number
+ * in any client. */
+#define MOCK_CHAOS_SEED_MAX 4294967295UL
 
 typedef struct mock_config {
     unsigned long polls;    /* pending poll replies a job gives before it is done */
     unsigned long delay_ms; /* least time from submit to done */
     enum mock_shape shape;
     char api_key[MOCK_API_KEY_MAX + 1]; /* empty: any non-empty key is accepted */
+    unsigned long chaos_percent;        /* share of service requests given a random fault */
+    unsigned long chaos_seed;
 } mock_config;
 
+/* The chaos seed defaults to one taken from the time and process id. */
 void config_defaults(mock_config *config);
-/* Sets one setting by its name (polls, delay_ms, shape, api_key): the one
- * parser behind both the command line and /_mock/config. Returns 0, or -1
- * with a message in `error`. */
+/* Sets one setting by its name (polls, delay_ms, shape, api_key, chaos,
+ * chaos_seed): the one parser behind both the command line and /_mock/config.
+ * Returns 0, or -1 with a message in `error`. */
 int config_apply(mock_config *config, const char *key, const char *value, char *error,
                  size_t error_size);
 
@@ -33,6 +40,7 @@ void config_restore_startup(void);
 
 /* 1 when `given` (NULL if the header is missing) passes `config`'s key rule. */
 int config_key_accepted(const mock_config *config, const char *given);
-void config_to_json(const mock_config *config, mock_buf *out);
+/* "polls":..,"chaos_seed":N without the braces, so a reply can add members. */
+void config_members_json(const mock_config *config, mock_buf *out);
 
 #endif

@@ -1,7 +1,8 @@
 /* The /_mock/ control routes tests drive the mock with: received callbacks, the
- * request log, reset, configuration and fault queueing. */
+ * request log, the job list, reset, configuration and fault queueing. */
 #include "request.h"
 
+#include "chaos.h"
 #include "config.h"
 #include "faults.h"
 #include "jobs.h"
@@ -19,6 +20,7 @@ typedef struct config_change {
     char key[CONFIG_KEY_MAX];
     char error[MOCK_CONFIG_ERROR_MAX];
     int failed;
+    int chaos_seed_given;
 } config_change;
 
 typedef struct fault_change {
@@ -32,8 +34,10 @@ static enum MHD_Result apply_config_argument(void *cls, enum MHD_ValueKind kind,
 {
     config_change *change = cls;
     (void)kind;
-    if (config_apply(&change->config, key, value, change->error, sizeof change->error) == 0)
+    if (config_apply(&change->config, key, value, change->error, sizeof change->error) == 0) {
+        change->chaos_seed_given |= strcmp(key, "chaos_seed") == 0;
         return MHD_YES;
+    }
     snprintf(change->key, sizeof change->key, "%s", key);
     change->failed = 1;
     return MHD_NO;
@@ -66,10 +70,13 @@ static void receive_callback(struct MHD_Connection *connection, mock_request *re
 
 static void reset(mock_reply *reply)
 {
+    mock_config startup;
     jobs_clear();
     records_clear();
     faults_clear();
     config_restore_startup();
+    config_get(&startup);
+    chaos_restart(startup.chaos_seed);
     buf_puts(&reply->body, "{\"ok\":true}");
     reply_json(reply, MHD_HTTP_OK);
 }
@@ -85,7 +92,10 @@ static void change_config(struct MHD_Connection *connection, mock_reply *reply)
         return;
     }
     config_set(&change.config);
-    config_to_json(&change.config, &reply->body);
+    if (change.chaos_seed_given) chaos_reseed(change.config.chaos_seed);
+    buf_puts(&reply->body, "{");
+    config_members_json(&change.config, &reply->body);
+    buf_printf(&reply->body, ",\"chaos_faults\":%lu}", chaos_faults_drawn());
     reply_json(reply, MHD_HTTP_OK);
 }
 
@@ -108,12 +118,13 @@ static void queue_fault(struct MHD_Connection *connection, mock_reply *reply)
 
 void control_handle(struct MHD_Connection *connection, mock_request *request, mock_reply *reply)
 {
-    int wants_post =
-        request->route != ROUTE_MOCK_CALLBACKS && request->route != ROUTE_MOCK_REQUESTS;
+    int wants_post = request->route != ROUTE_MOCK_CALLBACKS &&
+                     request->route != ROUTE_MOCK_REQUESTS && request->route != ROUTE_MOCK_JOBS;
 
     if (request->route == ROUTE_MOCK_UNKNOWN) {
         reply_message(reply, MHD_HTTP_NOT_FOUND, NULL,
-                      "no mock route %.60s (callback, callbacks, requests, reset, config, fault)",
+                      "no mock route %.60s (callback, callbacks, requests, jobs, reset, config, "
+                      "fault)",
                       request->path);
         return;
     }
@@ -136,6 +147,10 @@ void control_handle(struct MHD_Connection *connection, mock_request *request, mo
         break;
     case ROUTE_MOCK_REQUESTS:
         records_requests_json(&reply->body);
+        reply_json(reply, MHD_HTTP_OK);
+        break;
+    case ROUTE_MOCK_JOBS:
+        jobs_to_json(&reply->body);
         reply_json(reply, MHD_HTTP_OK);
         break;
     case ROUTE_MOCK_RESET:

@@ -2,6 +2,7 @@
  * and which finished jobs still owe their callback. */
 #include "jobs.h"
 
+#include "json_out.h"
 #include "png.h"
 #include "shapes.h"
 
@@ -197,6 +198,32 @@ int jobs_take_callback(char **url, mock_buf *body)
     }
     pthread_mutex_unlock(&jobs_lock);
     return taken;
+}
+
+static const char *state_name(const job *j)
+{
+    if (!j->done) return "pending";
+    return j->failed ? "failed" : "succeeded";
+}
+
+void jobs_to_json(mock_buf *out)
+{
+    uint64_t now = mock_now_ms();
+    pthread_mutex_lock(&jobs_lock);
+    buf_puts(out, "[");
+    for (size_t i = 0; i < job_count; i++) {
+        job *j = jobs[i];
+        /* As a poll would see it now, not as of the callback thread's last tick. */
+        refresh(j, now);
+        if (i) buf_puts(out, ",");
+        buf_puts(out, "{\"id\":");
+        json_cstring(out, j->id);
+        buf_puts(out, ",\"prompt\":");
+        json_string(out, j->prompt, j->prompt_len);
+        buf_printf(out, ",\"state\":\"%s\",\"polls\":%lu}", state_name(j), j->polls_answered);
+    }
+    buf_puts(out, "]");
+    pthread_mutex_unlock(&jobs_lock);
 }
 
 static void free_job(job *j)

@@ -32,6 +32,10 @@ void jobs_advance(void);
 /* Takes one owed callback: its URL (free it) and body. Returns 1, or 0 if none. */
 int jobs_take_callback(char **url, mock_buf *body);
 
+/* [{"id","prompt","state","polls"},...] in creation order; the id is always a
+ * string, whatever the shape; polls counts the pending polls answered. */
+void jobs_to_json(mock_buf *out);
+
 void jobs_clear(void);
 /* Frees everything, the public base too; for shutdown. */
 void jobs_stop(void);

@@ -23,6 +23,10 @@ static const char usage_options[] =
     "  --delay-ms N       least time from submit to done, in ms (default 0)\n"
     "  --shape NAME       response shape (default plain; see Shapes)\n"
     "  --fault SPEC       queue a fault at startup; repeatable (see Faults)\n"
+    "  --chaos PERCENT    give a random fault to PERCENT% of service requests (0-100,\n"
+    "                     default 0; see Chaos)\n"
+    "  --chaos-seed N     seed of the chaos faults, 0-4294967295 (default: from the\n"
+    "                     time and process id)\n"
     "  --public-url URL   base of image URLs (default http://HOST:PORT)\n"
     "  --port-file PATH   once listening, write the port and a newline to PATH\n"
     "                     (written to PATH.tmp, then renamed)\n"
@@ -57,11 +61,18 @@ static const char usage_routes[] =
     "  GET  /_mock/requests         [{\"method\",\"path\",\"headers\",\"fields\",\"status\"},...]\n"
     "                               every other request in arrival order; status 0 when\n"
     "                               closed without a reply\n"
+    "  GET  /_mock/jobs             [{\"id\":\"ID\",\"prompt\",\"state\",\"polls\"},...]\n"
+    "                               every job created since start or reset, in creation\n"
+    "                               order; the id is a string in every shape, state is\n"
+    "                               pending, succeeded or failed, polls the pending\n"
+    "                               polls it answered\n"
     "  POST /_mock/reset            clear jobs, logs, callbacks and faults; restore the\n"
-    "                               startup configuration\n"
-    "  POST /_mock/config?polls=N&delay_ms=N&shape=NAME&api_key=K\n"
-    "                               change any of these (api_key= accepts any key again);\n"
-    "                               replies with the configuration. Jobs keep the\n"
+    "                               startup configuration and zero chaos_faults\n"
+    "  POST /_mock/config?polls=N&delay_ms=N&shape=NAME&api_key=K&chaos=P&chaos_seed=N\n"
+    "                               change any of these (api_key= accepts any key again;\n"
+    "                               chaos_seed= restarts the chaos draws); replies with\n"
+    "                               the configuration and \"chaos_faults\":N, the chaos\n"
+    "                               faults drawn since start or reset. Jobs keep the\n"
     "                               settings they were submitted under.\n"
     "  POST /_mock/fault?SPEC       queue a fault, e.g. /_mock/fault?on=poll&status=503\n"
     "\n";
@@ -117,7 +128,18 @@ static const char usage_faults[] =
     "  idle_close=1               the normal answer, with Connection: close\n"
     "      e.g. --fault on=poll,idle_close=1,count=3\n"
     "A faulted submit creates no job, except with delay_ms, stall, trickle and\n"
-    "idle_close, which create it before answering (or not answering).\n";
+    "idle_close, which create it before answering (or not answering).\n"
+    "\n";
+
+static const char usage_chaos[] =
+    "Chaos: a submit, poll or image request that no queued fault matches gets, with\n"
+    "a chance of PERCENT in 100 (--chaos, or chaos= in /_mock/config), one fault\n"
+    "drawn at random from\n"
+    "  status=500   status=503   status=429,retry_after=0   drop=1   malformed=1\n"
+    "  stall=1,stall_ms=300   delay_ms=20   idle_close=1\n"
+    "each with count=1, acting and logged as the same fault queued would. One\n"
+    "generator seeded by --chaos-seed draws them all, so a client that sends its\n"
+    "requests one at a time meets the same faults with the same seed.\n";
 
 typedef struct option_spec {
     const char *name;
@@ -125,9 +147,9 @@ typedef struct option_spec {
 } option_spec;
 
 static const option_spec option_specs[] = {
-    {"host", 1},  {"port", 1},  {"api-key", 1},    {"polls", 1},     {"delay-ms", 1},
-    {"shape", 1}, {"fault", 1}, {"public-url", 1}, {"port-file", 1}, {"watch-pid", 1},
-    {"quiet", 0}, {"help", 0},  {"version", 0},
+    {"host", 1},      {"port", 1},      {"api-key", 1}, {"polls", 1},      {"delay-ms", 1},
+    {"shape", 1},     {"fault", 1},     {"chaos", 1},   {"chaos-seed", 1}, {"public-url", 1},
+    {"port-file", 1}, {"watch-pid", 1}, {"quiet", 0},   {"help", 0},       {"version", 0},
 };
 
 static enum options_result usage_error(const char *format, ...)
@@ -187,6 +209,10 @@ static enum options_result apply_option(mock_options *options, const char *name,
         return apply_config_option(options, name, "delay_ms", value);
     } else if (strcmp(name, "shape") == 0) {
         return apply_config_option(options, name, "shape", value);
+    } else if (strcmp(name, "chaos") == 0) {
+        return apply_config_option(options, name, "chaos", value);
+    } else if (strcmp(name, "chaos-seed") == 0) {
+        return apply_config_option(options, name, "chaos_seed", value);
     } else if (strcmp(name, "fault") == 0) {
         mock_fault fault;
         fault_error error;
@@ -214,6 +240,7 @@ static enum options_result apply_option(mock_options *options, const char *name,
         fputs(usage_routes, stdout);
         fputs(usage_shapes, stdout);
         fputs(usage_faults, stdout);
+        fputs(usage_chaos, stdout);
         return OPTIONS_EXIT_OK;
     } else if (strcmp(name, "version") == 0) {
         printf("dalle-mock %s\n", MOCK_VERSION);

@@ -4,6 +4,9 @@
 
 #include "request.h"
 
+#include "chaos.h"
+#include "config.h"
+
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +27,7 @@ static const struct {
     {"callback", ROUTE_MOCK_CALLBACK}, {"callbacks", ROUTE_MOCK_CALLBACKS},
     {"requests", ROUTE_MOCK_REQUESTS}, {"reset", ROUTE_MOCK_RESET},
     {"config", ROUTE_MOCK_CONFIG},     {"fault", ROUTE_MOCK_FAULT},
+    {"jobs", ROUTE_MOCK_JOBS},
 };
 
 static int is_service_route(enum route route)
@@ -79,6 +83,20 @@ static int fault_target(const mock_request *request, enum fault_target *target)
         *target = FAULT_ON_IMAGE;
     else
         return 0;
+    return 1;
+}
+
+/* A queued fault comes first; only a request none matches can get a chaos one. */
+static int take_fault(const mock_request *request, enum fault_target target, mock_fault *fault)
+{
+    mock_config config;
+    const char *chaos_spec;
+
+    if (faults_take(target, fault)) return 1;
+    config_get(&config);
+    chaos_spec = chaos_draw(config.chaos_percent, fault);
+    if (!chaos_spec) return 0;
+    mock_log("chaos fault %s on %s %s", chaos_spec, request->method, request->path);
     return 1;
 }
 
@@ -159,7 +177,8 @@ static mock_request *request_begin(struct MHD_Connection *connection, const char
         request->record = records_begin(method, url, &headers);
         request->logged = 1;
     }
-    if (fault_target(request, &target)) request->has_fault = faults_take(target, &request->fault);
+    if (fault_target(request, &target))
+        request->has_fault = take_fault(request, target, &request->fault);
     if (request->route == ROUTE_SUBMIT && request->is_post)
         request->post =
             MHD_create_post_processor(connection, POST_BUFFER_SIZE, collect_field, request);

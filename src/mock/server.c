@@ -1,6 +1,7 @@
 /* dalle-mock's main: options, listening, the announce line and port file,
  * waiting for a signal or the watched process, and an orderly shutdown. */
 #include "callback.h"
+#include "chaos.h"
 #include "config.h"
 #include "faults.h"
 #include "jobs.h"
@@ -174,6 +175,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 
     config_start(&options.config);
+    chaos_restart(options.config.chaos_seed);
     jobs_start();
     for (size_t i = 0; i < options.fault_count; i++)
         faults_push(&options.faults[i]);
