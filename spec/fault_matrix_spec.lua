@@ -4,7 +4,7 @@
 local helper = require "helper"
 local core = require "dalle.core"
 
-local DEADLINE = 8          -- seconds each call is given
+local DEADLINE = 4          -- seconds each call is given
 -- How late a call may return: 100 ms, more when run under valgrind.
 local LATE = os.getenv("DALLE_WRAP") and 1.0 or 0.1
 
@@ -14,7 +14,7 @@ local FAULTS = {
   { "429 + Retry-After", { status = 429, retry_after = 1 } },
   { "HTTP 400", { status = 400 } },
   { "HTTP 401", { status = 401 } },
-  { "stall", { stall = 1, stall_ms = 4000 } },
+  { "stall", { stall = 1, stall_ms = 2000 } },
   { "trickle", { trickle = 1, trickle_ms = 300 } },
   { "drop", { drop = 1 } },
   { "malformed JSON", { malformed = 1 } },
