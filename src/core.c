@@ -303,7 +303,7 @@ static const char *failure_of(const dalle_transfer *tr)
     case CURLE_OK:
         return NULL;
     case CURLE_OPERATION_TIMEDOUT:
-        return "timeout";
+        return tr->request_sent ? "timeout" : "unsent";
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
     case CURLE_COULDNT_CONNECT:

@@ -392,6 +392,7 @@ dalle_transfer *dalle_transport_next_done(dalle_transport *t)
     while ((msg = curl_multi_info_read(t->multi, &queued))) {
         dalle_transfer *tr = NULL;
         long request_size = 0;
+        curl_off_t connect_us = 0;
         if (msg->msg != CURLMSG_DONE) continue;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&tr);
         tr->result = msg->data.result;
@@ -399,7 +400,9 @@ dalle_transfer *dalle_transport_next_done(dalle_transport *t)
         curl_easy_getinfo(tr->easy, CURLINFO_RESPONSE_CODE, &tr->status);
         curl_easy_getinfo(tr->easy, CURLINFO_REQUEST_SIZE, &request_size);
         curl_easy_getinfo(tr->easy, CURLINFO_TOTAL_TIME, &tr->elapsed);
-        tr->request_sent = request_size > 0;
+        curl_easy_getinfo(tr->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
+        /* Once a connection stands, bytes of the request may have gone out. */
+        tr->request_sent = request_size > 0 || connect_us > 0;
         if (tr->result != CURLE_OK && !tr->error[0])
             snprintf(tr->error, sizeof tr->error, "%s", curl_easy_strerror(tr->result));
         if (tr->temp_path) finish_download(tr);

@@ -73,7 +73,7 @@ typedef struct dalle_transfer {
     /* Outcome, set when the transfer is done. */
     CURLcode result;
     char error[CURL_ERROR_SIZE];
-    int request_sent; /* any request bytes left this host */
+    int request_sent; /* a connection was made: the request may have gone out */
     double elapsed;
 } dalle_transfer;
 
