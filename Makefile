@@ -71,7 +71,7 @@ demo: deps
 check-asan: deps
 	@$(MAKE) --no-print-directory all cores BUILD=build/asan CFLAGS="$(SANITIZE)" LUA=$(or $(LUA),$(DEFAULT_LUA))
 	@rm -f build/asan/report.*
-	@DALLE_BUILD=build/asan LD_PRELOAD=$(ASAN_LIB) \
+	@DALLE_BUILD=build/asan DALLE_INSTRUMENTED=asan DALLE_PRELOAD=$(ASAN_LIB) \
 		ASAN_OPTIONS=log_path=$(CURDIR)/build/asan/report:detect_leaks=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:log_path=$(CURDIR)/build/asan/report \
 		scripts/run-specs.sh $(or $(LUA),$(DEFAULT_LUA))
@@ -82,7 +82,8 @@ check-asan: deps
 # The whole spec with the Lua process (and so the core) under valgrind.
 check-valgrind: deps
 	@$(MAKE) --no-print-directory all cores LUA=$(or $(LUA),$(DEFAULT_LUA))
-	@DALLE_WRAP="$(VALGRIND)" scripts/run-specs.sh $(or $(LUA),$(DEFAULT_LUA))
+	@DALLE_INSTRUMENTED=valgrind DALLE_WRAP="$(VALGRIND)" \
+		scripts/run-specs.sh $(or $(LUA),$(DEFAULT_LUA))
 
 # luarocks lint, then `luarocks make` into a fresh tree for lua5.1 and lua5.4
 # and a generate against dalle-mock with only that tree on the paths.

@@ -18,18 +18,22 @@ curl_cflags=$(pkg-config --cflags libcurl 2>/dev/null || true)
 curl_libs=$(pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 mkdir -p "$out"
 
-# name, longest input worth trying, the sources under test, extra libraries.
-harnesses="retry_after 256 src/transport.c $curl_libs
+# name, longest input worth trying, the sources under test (comma-separated),
+# extra libraries.
+harnesses="retry_after 256 src/transport.c,src/schedule.c $curl_libs
 utf8_length 4096 src/rules.c
 is_http_url 4096 src/rules.c
-rules_check 8192 src/rules.c"
+rules_check 8192 src/rules.c
+schedule 4096 src/schedule.c"
 
 build() {
     name=$1 sources=$2 libs=$3
-    # shellcheck disable=SC2086 # the curl flags and libraries are word lists
+    paths=""
+    for source in $(echo "$sources" | tr , ' '); do paths="$paths $root/$source"; done
+    # shellcheck disable=SC2086 # the curl flags, sources and libraries are word lists
     "$cc" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
         -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra \
-        -I"$root/src" $curl_cflags "$root/fuzz/fuzz_$name.c" "$root/$sources" \
+        -I"$root/src" $curl_cflags "$root/fuzz/fuzz_$name.c" $paths \
         -o "$out/fuzz_$name" $libs
 }
 

@@ -127,3 +127,11 @@ describe("a client", function()
     client:close()
   end)
 end)
+
+describe("max_transfers", function()
+  it("is checked", function()
+    local c, err = dalle.new { api_key = "k", base_url = BASE, max_transfers = 0 }
+    assert.is_nil(c)
+    assert.equals("max_transfers", err.field)
+  end)
+end)

@@ -5,8 +5,8 @@ local helper = require "helper"
 local core = require "dalle.core"
 
 local DEADLINE = 4          -- seconds each call is given
--- How late a call may return: 100 ms, more when run under valgrind.
-local LATE = os.getenv("DALLE_WRAP") and 1.0 or 0.1
+-- How late a call may return: 100 ms, more under ASan or valgrind.
+local LATE = os.getenv("DALLE_INSTRUMENTED") and 1.0 or 0.1
 
 local FAULTS = {
   { "HTTP 500", { status = 500 } },

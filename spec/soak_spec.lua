@@ -1,10 +1,13 @@
 -- Soak: 2,000 jobs through dalle-mock with random faults on 20% of requests.
 -- Every job ends in a result or an error of a kind those faults explain, no
 -- job is created twice at the service, and memory does not grow between the
--- two halves of the run. Under valgrind (DALLE_WRAP) it runs 200 jobs.
+-- two halves of the run. Under valgrind it runs 200 jobs; under ASan or
+-- valgrind (DALLE_INSTRUMENTED) the RSS figures are the tool's, not ours,
+-- so they are printed but not held to the bound.
 local helper = require "helper"
 
-local JOBS = tonumber(os.getenv("DALLE_SOAK_JOBS")) or (os.getenv("DALLE_WRAP") and 200 or 2000)
+local INSTRUMENTED = os.getenv("DALLE_INSTRUMENTED")
+local JOBS = tonumber(os.getenv("DALLE_SOAK_JOBS")) or (INSTRUMENTED == "valgrind" and 200 or 2000)
 local WORKERS = 50
 local CHAOS_PERCENT = 20
 -- RSS may move this much between the halves (allocator noise), no more.
@@ -96,8 +99,10 @@ describe("soak", function()
       .. "RSS %d KiB then %d KiB\n", JOBS, ok, failed, chaos, rss_first, rss_second))
     assert.is_true(chaos > JOBS / 10)
     assert.is_true(ok > JOBS / 2)
-    assert.is_true(rss_second <= rss_first + RSS_SLACK_KB,
-      "RSS grew from " .. rss_first .. " KiB to " .. rss_second .. " KiB")
+    if not INSTRUMENTED then
+      assert.is_true(rss_second <= rss_first + RSS_SLACK_KB,
+        "RSS grew from " .. rss_first .. " KiB to " .. rss_second .. " KiB")
+    end
     assert.equals(0, client:step(0))
   end)
 end)

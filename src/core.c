@@ -161,20 +161,26 @@ static void close_client(client *c)
 {
     if (!c->open) return;
     c->open = 0;
-    dalle_transfer_free(c->handing);
+    dalle_transport_release(&c->transport, c->handing);
     c->handing = NULL;
     dalle_transport_free(&c->transport);
     dalle_schedule_free(&c->schedule);
 }
 
+/* new([max_transfers]) -> client | nil, message */
 static int l_new(lua_State *L)
 {
-    client *c = dalle_newuserdata(L, sizeof *c);
+    lua_Integer max_transfers = luaL_optinteger(L, 1, DALLE_DEFAULT_MAX_TRANSFERS);
+    client *c;
+    luaL_argcheck(L, max_transfers >= 1 && max_transfers <= DALLE_MAX_TRANSFERS_LIMIT, 1,
+                  "max_transfers out of range");
+    c = dalle_newuserdata(L, sizeof *c);
     memset(c, 0, sizeof *c);
     luaL_setmetatable(L, CLIENT_MT);
-    if (dalle_transport_init(&c->transport) != 0) {
+    if (dalle_transport_init(&c->transport, (size_t)max_transfers) != 0) {
+        dalle_transport_free(&c->transport);
         lua_pushnil(L);
-        lua_pushstring(L, "libcurl could not be initialised");
+        lua_pushstring(L, "libcurl or epoll could not be initialised");
         return 2;
     }
     dalle_schedule_init(&c->schedule);
@@ -350,12 +356,23 @@ static void push_transfer_event(lua_State *L, dalle_transfer *tr)
     }
 }
 
-static int wait_budget_ms(client *c, double timeout)
+/* Seconds until the first timer (ours or libcurl's), or < 0 when none. */
+static double next_timer_in(const client *c)
+{
+    double ours = dalle_schedule_next(&c->schedule), curls = dalle_transport_due_in(&c->transport);
+    if (ours >= 0) {
+        ours -= dalle_now();
+        if (ours < 0) ours = 0;
+    }
+    if (ours < 0) return curls;
+    if (curls < 0) return ours;
+    return ours < curls ? ours : curls;
+}
+
+static int wait_budget_ms(const client *c, double timeout)
 {
     double wait = timeout, next = dalle_schedule_next(&c->schedule);
-    long curl_ms = dalle_transport_timeout(&c->transport);
     if (next >= 0 && next - dalle_now() < wait) wait = next - dalle_now();
-    if (curl_ms >= 0 && curl_ms / 1000.0 < wait) wait = curl_ms / 1000.0;
     if (wait <= 0) return 0;
     if (wait * 1000.0 > MAX_STEP_WAIT_MS) return MAX_STEP_WAIT_MS;
     return (int)ceil(wait * 1000.0);
@@ -372,7 +389,7 @@ static int collect(lua_State *L, client *c, int count)
         push_transfer_event(L, tr);
         lua_rawseti(L, -2, ++count);
         c->handing = NULL;
-        dalle_transfer_free(tr);
+        dalle_transport_release(&c->transport, tr);
     }
     while (dalle_schedule_pop_due(&c->schedule, dalle_now(), &timer_id)) {
         lua_createtable(L, 0, 2);
@@ -406,8 +423,28 @@ static int l_step(lua_State *L)
             return luaL_error(L, "curl multi failed");
         count = collect(L, c, count);
     }
-    lua_pushinteger(L, (lua_Integer)(c->transport.running_count + c->schedule.count));
+    lua_pushinteger(L, (lua_Integer)(c->transport.running_count + c->transport.queued_count +
+                                     c->schedule.count));
     return 2;
+}
+
+/* pollfd() -> fd: readable whenever a transfer needs attention. */
+static int l_pollfd(lua_State *L)
+{
+    client *c = check_client(L);
+    lua_pushinteger(L, c->transport.epoll_fd);
+    return 1;
+}
+
+/* timeout() -> seconds until the next timer, or nil when there is none. */
+static int l_timeout(lua_State *L)
+{
+    double left = next_timer_in(check_client(L));
+    if (left < 0)
+        lua_pushnil(L);
+    else
+        lua_pushnumber(L, left);
+    return 1;
 }
 
 static int l_active(lua_State *L)
@@ -415,7 +452,8 @@ static int l_active(lua_State *L)
     client *c = check_client(L);
     lua_pushinteger(L, (lua_Integer)c->transport.running_count);
     lua_pushinteger(L, (lua_Integer)c->schedule.count);
-    return 2;
+    lua_pushinteger(L, (lua_Integer)c->transport.queued_count);
+    return 3;
 }
 
 static int l_close(lua_State *L)
@@ -435,8 +473,9 @@ static int l_tostring(lua_State *L)
 }
 
 static const luaL_Reg client_methods[] = {
-    {"request", l_request}, {"timer", l_timer}, {"cancel", l_cancel}, {"step", l_step},
-    {"active", l_active},   {"close", l_close}, {NULL, NULL}};
+    {"request", l_request}, {"timer", l_timer},   {"cancel", l_cancel},
+    {"step", l_step},       {"pollfd", l_pollfd}, {"timeout", l_timeout},
+    {"active", l_active},   {"close", l_close},   {NULL, NULL}};
 
 static const luaL_Reg module_functions[] = {
     {"validate", l_validate}, {"rules", l_rules}, {"is_http_url", l_is_http_url},

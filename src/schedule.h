@@ -10,10 +10,19 @@ typedef struct dalle_timer {
     long long id;
 } dalle_timer;
 
+/* Where a timer sits in the heap, found by id: cancel is O(1) to find and
+ * O(log n) to remove, however many timers there are. */
+typedef struct dalle_timer_slot {
+    long long id; /* 0: empty (ids start at 1) */
+    size_t position;
+} dalle_timer_slot;
+
 typedef struct dalle_schedule {
     dalle_timer *heap;
     size_t count;
     size_t capacity;
+    dalle_timer_slot *slots; /* open addressing, linear probing */
+    size_t slot_mask;        /* slot count - 1; the count is a power of two */
 } dalle_schedule;
 
 /* Monotonic clock in seconds. */

@@ -3,11 +3,15 @@
  * cap, and handing finished transfers to the binding. */
 #include "transport.h"
 
+#include "schedule.h"
+
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #define BODY_INITIAL_CAPACITY 1024
@@ -15,19 +19,57 @@
 #define RETRY_AFTER_MAX_SECONDS 86400.0
 #define MAX_REDIRECTS 5
 #define TEMP_SUFFIX ".part-XXXXXX"
+/* Socket events handled per epoll_wait; more simply wait for the next call. */
+#define EPOLL_BATCH 64
 
 static int global_refs;
 
-int dalle_transport_init(dalle_transport *t)
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    dalle_transport *t = userp;
+    struct epoll_event ev;
+    (void)easy;
+    (void)socketp;
+    if (what == CURL_POLL_REMOVE) {
+        /* libcurl may have closed the socket already, which removed it. */
+        epoll_ctl(t->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+        return 0;
+    }
+    memset(&ev, 0, sizeof ev);
+    ev.data.fd = fd;
+    if (what & CURL_POLL_IN) ev.events |= EPOLLIN;
+    if (what & CURL_POLL_OUT) ev.events |= EPOLLOUT;
+    if (epoll_ctl(t->epoll_fd, EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT)
+        return epoll_ctl(t->epoll_fd, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : -1;
+    return 0;
+}
+
+static int on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    dalle_transport *t = userp;
+    (void)multi;
+    t->curl_due = timeout_ms < 0 ? -1.0 : dalle_now() + (double)timeout_ms / 1000.0;
+    return 0;
+}
+
+int dalle_transport_init(dalle_transport *t, size_t max_transfers)
 {
     memset(t, 0, sizeof *t);
-    if (global_refs++ == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        global_refs--;
-        return -1;
-    }
+    t->epoll_fd = -1;
+    t->curl_due = -1.0;
+    t->max_transfers = max_transfers ? max_transfers : DALLE_DEFAULT_MAX_TRANSFERS;
+    if (global_refs == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return -1;
+    global_refs++;
+    t->holds_curl_global = 1;
+    t->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     t->multi = curl_multi_init();
-    if (!t->multi) {
-        if (--global_refs == 0) curl_global_cleanup();
+    t->pool = calloc(t->max_transfers, sizeof *t->pool);
+    if (t->epoll_fd < 0 || !t->multi || !t->pool ||
+        curl_multi_setopt(t->multi, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
+        curl_multi_setopt(t->multi, CURLMOPT_SOCKETDATA, (void *)t) != CURLM_OK ||
+        curl_multi_setopt(t->multi, CURLMOPT_TIMERFUNCTION, on_timer) != CURLM_OK ||
+        curl_multi_setopt(t->multi, CURLMOPT_TIMERDATA, (void *)t) != CURLM_OK) {
+        dalle_transport_free(t);
         return -1;
     }
     return 0;
@@ -44,17 +86,31 @@ static void discard_file(dalle_transfer *tr, const char *problem)
     if (!tr->file_problem) tr->file_problem = problem;
 }
 
-void dalle_transfer_free(dalle_transfer *tr)
+/* The easy handle goes back to the pool (reset, so nothing of this request
+ * carries over), the rest is freed. */
+void dalle_transport_release(dalle_transport *t, dalle_transfer *tr)
 {
     if (!tr) return;
     if (tr->file) discard_file(tr, NULL);
-    if (tr->easy) curl_easy_cleanup(tr->easy);
+    if (tr->easy) {
+        if (t->pool && t->pool_count < t->max_transfers) {
+            curl_easy_reset(tr->easy);
+            t->pool[t->pool_count++] = tr->easy;
+        } else {
+            curl_easy_cleanup(tr->easy);
+        }
+    }
     curl_mime_free(tr->mime);
     curl_slist_free_all(tr->headers);
     free(tr->body);
     free(tr->file_path);
     free(tr->temp_path);
     free(tr);
+}
+
+static CURL *take_easy(dalle_transport *t)
+{
+    return t->pool_count ? t->pool[--t->pool_count] : curl_easy_init();
 }
 
 static void unlink_running(dalle_transport *t, dalle_transfer *tr)
@@ -71,15 +127,33 @@ static void unlink_running(dalle_transport *t, dalle_transfer *tr)
 
 void dalle_transport_free(dalle_transport *t)
 {
-    if (!t->multi) return;
     while (t->running) {
         dalle_transfer *tr = t->running;
         unlink_running(t, tr);
-        dalle_transfer_free(tr);
+        dalle_transport_release(t, tr);
     }
-    curl_multi_cleanup(t->multi);
+    while (t->queue_head) {
+        dalle_transfer *tr = t->queue_head;
+        t->queue_head = tr->next;
+        dalle_transport_release(t, tr);
+    }
+    while (t->refused) {
+        dalle_transfer *tr = t->refused;
+        t->refused = tr->next;
+        dalle_transport_release(t, tr);
+    }
+    t->queue_tail = NULL;
+    t->queued_count = 0;
+    while (t->pool_count)
+        curl_easy_cleanup(t->pool[--t->pool_count]);
+    free(t->pool);
+    t->pool = NULL;
+    if (t->multi) curl_multi_cleanup(t->multi);
     t->multi = NULL;
-    if (--global_refs == 0) curl_global_cleanup();
+    if (t->holds_curl_global && --global_refs == 0) curl_global_cleanup();
+    t->holds_curl_global = 0;
+    if (t->epoll_fd >= 0) close(t->epoll_fd);
+    t->epoll_fd = -1;
 }
 
 static int is_success(long status)
@@ -294,6 +368,36 @@ static int configure(dalle_transfer *tr, const dalle_request *req)
     return 0;
 }
 
+static int add_running(dalle_transport *t, dalle_transfer *tr)
+{
+    if (curl_multi_add_handle(t->multi, tr->easy) != CURLM_OK) return -1;
+    tr->prev = NULL;
+    tr->next = t->running;
+    if (t->running) t->running->prev = tr;
+    t->running = tr;
+    t->running_count++;
+    return 0;
+}
+
+/* Moves queued transfers into the multi handle while there is room. A
+ * transfer that libcurl refuses ends at once as failed. */
+static void start_queued(dalle_transport *t)
+{
+    while (t->queue_head && t->running_count < t->max_transfers) {
+        dalle_transfer *tr = t->queue_head;
+        t->queue_head = tr->next;
+        if (!t->queue_head) t->queue_tail = NULL;
+        t->queued_count--;
+        tr->next = NULL;
+        if (add_running(t, tr) != 0) {
+            tr->result = CURLE_FAILED_INIT;
+            snprintf(tr->error, sizeof tr->error, "cannot start the request");
+            tr->next = t->refused;
+            t->refused = tr;
+        }
+    }
+}
+
 int dalle_transport_start(dalle_transport *t, long long id, const dalle_request *req, char *error,
                           size_t error_size)
 {
@@ -302,55 +406,101 @@ int dalle_transport_start(dalle_transport *t, long long id, const dalle_request 
     tr->id = id;
     tr->retry_after = -1;
     tr->max_body = req->max_body ? req->max_body : DALLE_DEFAULT_MAX_BODY;
-    tr->easy = curl_easy_init();
+    tr->easy = take_easy(t);
     if (!tr->easy) {
-        dalle_transfer_free(tr);
+        dalle_transport_release(t, tr);
         return fail_start(error, error_size, "cannot create a curl handle");
     }
     if (req->file_path && open_download(tr, req->file_path, error, error_size) != 0) {
-        dalle_transfer_free(tr);
+        dalle_transport_release(t, tr);
         return -1;
     }
     if (configure(tr, req) != 0) {
-        dalle_transfer_free(tr);
+        dalle_transport_release(t, tr);
         return fail_start(error, error_size, "cannot set up the request");
     }
-    if (curl_multi_add_handle(t->multi, tr->easy) != CURLM_OK) {
-        dalle_transfer_free(tr);
-        return fail_start(error, error_size, "cannot start the request");
+    if (t->running_count < t->max_transfers) {
+        if (add_running(t, tr) != 0) {
+            dalle_transport_release(t, tr);
+            return fail_start(error, error_size, "cannot start the request");
+        }
+        return 0;
     }
-    tr->next = t->running;
-    if (t->running) t->running->prev = tr;
-    t->running = tr;
-    t->running_count++;
+    if (t->queue_tail)
+        t->queue_tail->next = tr;
+    else
+        t->queue_head = tr;
+    t->queue_tail = tr;
+    t->queued_count++;
     return 0;
 }
 
 int dalle_transport_cancel(dalle_transport *t, long long id)
 {
+    dalle_transfer *prev = NULL;
     for (dalle_transfer *tr = t->running; tr; tr = tr->next) {
         if (tr->id == id) {
             unlink_running(t, tr);
-            dalle_transfer_free(tr);
+            dalle_transport_release(t, tr);
+            start_queued(t);
+            return 1;
+        }
+    }
+    for (dalle_transfer *tr = t->queue_head; tr; prev = tr, tr = tr->next) {
+        if (tr->id == id) {
+            if (prev)
+                prev->next = tr->next;
+            else
+                t->queue_head = tr->next;
+            if (t->queue_tail == tr) t->queue_tail = prev;
+            t->queued_count--;
+            dalle_transport_release(t, tr);
             return 1;
         }
     }
     return 0;
 }
 
-int dalle_transport_wait(dalle_transport *t, int timeout_ms)
+double dalle_transport_due_in(const dalle_transport *t)
 {
-    int running = 0;
-    if (timeout_ms > 0 && curl_multi_poll(t->multi, NULL, 0, timeout_ms, NULL) != CURLM_OK)
-        return -1;
-    return curl_multi_perform(t->multi, &running) == CURLM_OK ? 0 : -1;
+    double left;
+    if (t->curl_due < 0) return -1.0;
+    left = t->curl_due - dalle_now();
+    return left > 0 ? left : 0;
 }
 
-long dalle_transport_timeout(dalle_transport *t)
+static int on_curl_timer_if_due(dalle_transport *t)
 {
-    long ms = -1;
-    curl_multi_timeout(t->multi, &ms);
-    return ms;
+    int running;
+    if (t->curl_due < 0 || t->curl_due > dalle_now()) return 0;
+    /* libcurl sets its next timer from inside this call. */
+    t->curl_due = -1.0;
+    return curl_multi_socket_action(t->multi, CURL_SOCKET_TIMEOUT, 0, &running) == CURLM_OK ? 0
+                                                                                            : -1;
+}
+
+int dalle_transport_wait(dalle_transport *t, int timeout_ms)
+{
+    struct epoll_event events[EPOLL_BATCH];
+    double curl_left = dalle_transport_due_in(t);
+    int running, ready;
+    if (curl_left >= 0 && curl_left * 1000.0 < timeout_ms)
+        timeout_ms = (int)ceil(curl_left * 1000.0);
+    if (timeout_ms < 0) timeout_ms = 0;
+    ready = epoll_wait(t->epoll_fd, events, EPOLL_BATCH, timeout_ms);
+    if (ready < 0) {
+        if (errno != EINTR) return -1;
+        ready = 0;
+    }
+    for (int i = 0; i < ready; i++) {
+        int flags = 0;
+        if (events[i].events & EPOLLIN) flags |= CURL_CSELECT_IN;
+        if (events[i].events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
+        if (events[i].events & (EPOLLERR | EPOLLHUP)) flags |= CURL_CSELECT_ERR;
+        if (curl_multi_socket_action(t->multi, events[i].data.fd, flags, &running) != CURLM_OK)
+            return -1;
+    }
+    return on_curl_timer_if_due(t);
 }
 
 static int looks_like_image(const dalle_transfer *tr)
@@ -389,6 +539,12 @@ dalle_transfer *dalle_transport_next_done(dalle_transport *t)
 {
     int queued;
     CURLMsg *msg;
+    if (t->refused) {
+        dalle_transfer *tr = t->refused;
+        t->refused = tr->next;
+        tr->next = NULL;
+        return tr;
+    }
     while ((msg = curl_multi_info_read(t->multi, &queued))) {
         dalle_transfer *tr = NULL;
         long request_size = 0;
@@ -397,6 +553,7 @@ dalle_transfer *dalle_transport_next_done(dalle_transport *t)
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&tr);
         tr->result = msg->data.result;
         unlink_running(t, tr);
+        start_queued(t);
         curl_easy_getinfo(tr->easy, CURLINFO_RESPONSE_CODE, &tr->status);
         curl_easy_getinfo(tr->easy, CURLINFO_REQUEST_SIZE, &request_size);
         curl_easy_getinfo(tr->easy, CURLINFO_TOTAL_TIME, &tr->elapsed);

@@ -50,7 +50,7 @@ typedef struct dalle_transfer {
     CURL *easy;
     curl_mime *mime;
     struct curl_slist *headers;
-    struct dalle_transfer *prev, *next;
+    struct dalle_transfer *prev, *next; /* in the running list, or next in the queue */
 
     /* Response, filled while the transfer runs. */
     char *body;
@@ -77,15 +77,32 @@ typedef struct dalle_transfer {
     double elapsed;
 } dalle_transfer;
 
+/* Requests past the cap wait in our own FIFO (not libcurl's, whose queue has
+ * regressed between releases), so a request's timeout never counts time
+ * spent queued. */
+#define DALLE_DEFAULT_MAX_TRANSFERS 64
+#define DALLE_MAX_TRANSFERS_LIMIT 100000
+
 typedef struct dalle_transport {
     CURLM *multi;
-    dalle_transfer *running; /* list of transfers in the multi handle */
+    int epoll_fd;            /* every socket libcurl wants watched */
+    double curl_due;         /* when libcurl's own timer fires; < 0: none */
+    dalle_transfer *running; /* transfers in the multi handle */
     size_t running_count;
+    dalle_transfer *queue_head; /* started while at the cap, in order */
+    dalle_transfer *queue_tail;
+    size_t queued_count;
+    dalle_transfer *refused; /* dequeued but refused by libcurl: done, failed */
+    size_t max_transfers;
+    CURL **pool; /* reset easy handles kept for reuse */
+    size_t pool_count;
+    int holds_curl_global; /* counted in curl_global_init's users */
 } dalle_transport;
 
-/* Returns 0, or -1 when libcurl could not be set up. */
-int dalle_transport_init(dalle_transport *t);
-/* Aborts every transfer (removing partial downloads) and frees everything. */
+/* Returns 0, or -1 when libcurl or epoll could not be set up. */
+int dalle_transport_init(dalle_transport *t, size_t max_transfers);
+/* Aborts every transfer (removing partial downloads) and frees everything;
+ * safe on a transport whose init failed part way. */
 void dalle_transport_free(dalle_transport *t);
 
 /* Starts a request; returns 0 or -1 with a message in `error`. */
@@ -94,13 +111,15 @@ int dalle_transport_start(dalle_transport *t, long long id, const dalle_request 
 /* Aborts a running transfer by id; returns 1 when there was one. */
 int dalle_transport_cancel(dalle_transport *t, long long id);
 
-/* Waits up to `timeout_ms` for socket activity, then does all ready work. */
+/* Waits up to `timeout_ms` for socket activity or libcurl's timer, then does
+ * the ready work; never longer than libcurl's own timer allows. */
 int dalle_transport_wait(dalle_transport *t, int timeout_ms);
-/* How long libcurl wants to wait at most, in ms (-1: no timer of its own). */
-long dalle_transport_timeout(dalle_transport *t);
+/* Seconds until libcurl's timer, 0 when it is due, < 0 when it has none. */
+double dalle_transport_due_in(const dalle_transport *t);
 /* Hands out one finished transfer, or NULL. Free it with dalle_transfer_free. */
 dalle_transfer *dalle_transport_next_done(dalle_transport *t);
-void dalle_transfer_free(dalle_transfer *tr);
+/* Frees a transfer handed out (or never started), keeping its easy handle. */
+void dalle_transport_release(dalle_transport *t, dalle_transfer *tr);
 
 /* Seconds to wait from a Retry-After value (delta seconds or HTTP-date),
  * relative to `now` (epoch seconds); -1 when the value is not valid. */

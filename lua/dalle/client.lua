@@ -46,7 +46,7 @@ function M.new(user_config)
   if type(user_config) ~= "table" then bad_argument(1, "new", "table", user_config) end
   local c, err = config.read(user_config)
   if not c then return nil, err end
-  local handle, problem = core.new()
+  local handle, problem = core.new(c.max_transfers)
   if not handle then return nil, errors.new("network", problem) end
   local self = setmetatable({
     base_url = c.base_url,
@@ -129,6 +129,24 @@ function Client:step(timeout)
   check_open(self, "step")
   if timeout ~= nil and type(timeout) ~= "number" then bad_argument(1, "step", "number", timeout) end
   return self:_pump(timeout or 0)
+end
+
+-- The pollable protocol (as cqueues polls it; luv and copas can watch it
+-- too): pollfd() becomes readable when a transfer needs attention, events()
+-- says to watch it for reading, timeout() is the seconds until the next
+-- timer (nil: none). Then step(0) does the ready work without blocking.
+function Client:pollfd()
+  check_open(self, "pollfd")
+  return self._core:pollfd()
+end
+
+function Client.events()
+  return "r"
+end
+
+function Client:timeout()
+  check_open(self, "timeout")
+  return self._core:timeout()
 end
 
 function Client:close()

@@ -18,6 +18,7 @@ local DEFAULTS = {
   wait_timeout = 600,
   max_body = 1024 * 1024,
   max_image_bytes = 50 * 1024 * 1024,
+  max_transfers = 64,
   yield = true,
   allow_insecure_http = false,
 }
@@ -35,6 +36,7 @@ local TYPES = {
   wait_timeout = "number",
   max_body = "number",
   max_image_bytes = "number",
+  max_transfers = "number",
   user_agent = "string",
   ca_file = "string",
   ca_path = "string",
@@ -58,6 +60,11 @@ local function check_number(c, key)
   if key == "max_retries" then
     if v < 0 or v ~= math.floor(v) then
       return invalid(key, "config 'max_retries' must be a whole number >= 0 (got " .. v .. ")")
+    end
+  elseif key == "max_transfers" then
+    if v < 1 or v > 100000 or v ~= math.floor(v) then
+      return invalid(key, "config 'max_transfers' must be a whole number from 1 to 100000 (got "
+        .. v .. ")")
     end
   elseif key == "poll_interval" then
     if v ~= v or v < 0 then

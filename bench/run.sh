@@ -1,0 +1,267 @@
+#!/bin/sh
+# run.sh: the benchmark harness: builds what it needs, runs every client row against
+# a fresh dalle-mock and prints one markdown table plus the pending-memory and idle-CPU lines.
+
+# Usage: bench/run.sh [--jobs N] [--smoke]
+#   --jobs N  jobs per row (default 5000; the curl CLI row runs at most 100)
+#   --smoke   tiny runs that only prove every row still works end to end; any
+#             row that fails or cannot run (a missing package) fails the run
+# The table goes to stdout, progress and client errors to stderr. Exits 1 if
+# any row failed. All traffic goes to 127.0.0.1; every mock started is stopped.
+set -eu
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+
+usage() {
+    echo "usage: bench/run.sh [--jobs N] [--smoke]" >&2
+    exit 2
+}
+
+jobs=5000
+smoke=0
+while [ $# -gt 0 ]; do
+    case $1 in
+        --jobs)
+            [ $# -ge 2 ] || usage
+            jobs=$2
+            shift 2
+            ;;
+        --smoke)
+            smoke=1
+            shift
+            ;;
+        *) usage ;;
+    esac
+done
+case $jobs in
+    '' | *[!0-9]* | 0*) usage ;;
+esac
+
+high_concurrency=64
+api_key=bench-key
+if [ "$smoke" = 1 ]; then
+    jobs=50
+    curl_jobs=10
+    pending_jobs=200
+    idle_jobs=100
+    idle_seconds=1
+    row_limit=30
+else
+    # One curl process per request: a hundred jobs (400 requests) say enough.
+    curl_jobs=$((jobs < 100 ? jobs : 100))
+    pending_jobs=10000
+    idle_jobs=1000
+    idle_seconds=10
+    row_limit=600
+fi
+
+# Debian's python3 sees the python3-* packages; another python3 first on PATH may not.
+python=python3
+[ -x /usr/bin/python3 ] && python=/usr/bin/python3
+
+mock=build/dalle-mock
+run_child=build/bench/run_child
+state=$(mktemp -d)
+mock_pid=
+failures=0
+
+stop_mock() {
+    if [ -n "$mock_pid" ]; then
+        kill "$mock_pid" 2>/dev/null || true
+        wait "$mock_pid" 2>/dev/null || true
+        mock_pid=
+    fi
+}
+trap 'stop_mock; rm -rf "$state"' EXIT
+trap 'exit 130' INT TERM
+
+say() {
+    echo "bench: $*" >&2
+}
+
+# start_mock POLLS: a fresh dalle-mock on a free loopback port whose jobs
+# answer POLLS pending polls; sets base. --watch-pid ends it with this script.
+start_mock() {
+    rm -f "$state/port"
+    "$mock" --port 0 --port-file "$state/port" --api-key "$api_key" --polls "$1" --quiet \
+        --watch-pid $$ >/dev/null &
+    mock_pid=$!
+    waited=0
+    while [ ! -s "$state/port" ]; do
+        waited=$((waited + 1))
+        if [ "$waited" -gt 200 ]; then
+            say "dalle-mock did not start"
+            exit 1
+        fi
+        sleep 0.05
+    done
+    base="http://127.0.0.1:$(cat "$state/port")"
+}
+
+# missing_package CLIENT: prints the Debian package that CLIENT needs and
+# lacks, or nothing when it can run.
+missing_package() {
+    case $1 in
+        luajit) command -v luajit >/dev/null 2>&1 || echo luajit ;;
+        requests) "$python" -c 'import requests' 2>/dev/null || echo python3-requests ;;
+        aiohttp) "$python" -c 'import aiohttp' 2>/dev/null || echo python3-aiohttp ;;
+        luasocket) lua5.4 -e 'require "socket.http"; require "cjson"' 2>/dev/null ||
+            echo "lua-socket lua-cjson" ;;
+        curl) command -v curl >/dev/null 2>&1 || echo curl ;;
+    esac
+}
+
+# Every row lands in $state/rows as "label|concurrency|jobs|outcome" where the
+# outcome is "ok wall user sys maxrss_kib", "missing PACKAGES" or "failed WHY".
+record() {
+    echo "$1|$2|$3|$4" >>"$state/rows"
+}
+
+fail() {
+    failures=$((failures + 1))
+    say "$1 FAILED: $2"
+    if [ -s "$state/err" ]; then tail -n 20 "$state/err" >&2; fi
+}
+
+# row LABEL CLIENT CONCURRENCY JOBS COMMAND...: runs COMMAND BASE KEY JOBS
+# CONCURRENCY against a fresh mock (jobs done after two pending polls).
+row() {
+    label=$1
+    client=$2
+    concurrency=$3
+    count=$4
+    shift 4
+    missing=$(missing_package "$client")
+    if [ -n "$missing" ]; then
+        if [ "$smoke" = 1 ]; then
+            fail "$label" "not installed (apt-get install $missing)"
+            record "$label" "$concurrency" "$count" "failed not installed: $missing"
+        else
+            say "$label: not installed ($missing)"
+            record "$label" "$concurrency" "$count" "missing $missing"
+        fi
+        return 0
+    fi
+    say "$label, concurrency $concurrency, $count jobs"
+    start_mock 2
+    status=0
+    "$run_child" "$row_limit" "$state/stats" "$@" "$base" "$api_key" "$count" "$concurrency" \
+        >"$state/out" 2>"$state/err" || status=$?
+    stop_mock
+    if [ "$status" != 0 ]; then
+        fail "$label" "exit status $status"
+        record "$label" "$concurrency" "$count" "failed exit status $status"
+    elif ! grep -qx "completed $count" "$state/out"; then
+        fail "$label" "it did not report $count completed jobs"
+        record "$label" "$concurrency" "$count" "failed incomplete"
+    else
+        record "$label" "$concurrency" "$count" "ok $(cat "$state/stats")"
+    fi
+}
+
+lua_path="$repo/lua/?.lua;$repo/lua/?/init.lua;;"
+
+# probe LUA MODE JOBS [SECONDS]: one dalle_bench.lua probe against a mock
+# whose jobs never finish; appends "LUA <its last line of output>" to
+# $state/MODE, or why it could not run.
+probe() {
+    lua=$1
+    mode=$2
+    shift 2
+    missing=$(missing_package "$lua")
+    if [ -n "$missing" ]; then
+        if [ "$smoke" = 1 ]; then fail "$mode probe on $lua" "not installed ($missing)"; fi
+        echo "$lua not installed ($missing)" >>"$state/$mode"
+        return 0
+    fi
+    say "$mode probe on $lua"
+    start_mock 1000000
+    status=0
+    "$run_child" "$row_limit" "$state/stats" env "LUA_PATH=$lua_path" \
+        "LUA_CPATH=$repo/build/$lua/?.so;;" "$lua" bench/dalle_bench.lua "$mode" "$base" \
+        "$api_key" "$@" >"$state/out" 2>"$state/err" || status=$?
+    stop_mock
+    if [ "$status" != 0 ]; then
+        fail "$mode probe on $lua" "exit status $status"
+        echo "$lua FAILED (exit status $status)" >>"$state/$mode"
+        return 0
+    fi
+    echo "$lua $(tail -n 1 "$state/out")" >>"$state/$mode"
+}
+
+say "building (make all cores, bench/*.c)"
+make --no-print-directory all cores >&2
+mkdir -p build/bench
+# The flags the Makefile builds the core with; each is a word of its own.
+c_flags="-std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O2 -g -Wall -Wextra"
+curl_cflags=$(pkg-config --cflags libcurl 2>/dev/null || true)
+curl_libs=$(pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
+# shellcheck disable=SC2086
+${CC:-cc} $c_flags bench/run_child.c -o "$run_child"
+# shellcheck disable=SC2086
+${CC:-cc} $c_flags $curl_cflags bench/baseline.c -o build/bench/baseline $curl_libs
+
+for concurrency in 1 "$high_concurrency"; do
+    row baseline-c c "$concurrency" "$jobs" build/bench/baseline
+    for lua in lua5.4 luajit; do
+        row "lua-dalle ($lua)" "$lua" "$concurrency" "$jobs" env "LUA_PATH=$lua_path" \
+            "LUA_CPATH=$repo/build/$lua/?.so;;" "$lua" bench/dalle_bench.lua throughput
+    done
+    if [ "$concurrency" = 1 ]; then
+        row "python requests" requests 1 "$jobs" "$python" bench/python_peers.py requests
+    fi
+    row "python aiohttp" aiohttp "$concurrency" "$jobs" "$python" bench/python_peers.py aiohttp
+    if [ "$concurrency" = 1 ]; then
+        row "LuaSocket socket.http (lua5.4)" luasocket 1 "$jobs" lua5.4 bench/luasocket_bench.lua
+        row "sh loop of curl CLI" curl 1 "$curl_jobs" bench/curl_loop.sh
+    fi
+done
+
+for lua in lua5.4 luajit; do
+    probe "$lua" pending "$pending_jobs"
+    probe "$lua" idle "$idle_jobs" "$idle_seconds"
+done
+
+# The ratio column compares CPU per job with baseline-c at the same concurrency.
+awk -F'|' '
+{
+    label[NR] = $1; conc[NR] = $2; count[NR] = $3; outcome[NR] = $4
+    split($4, f, " ")
+    if (f[1] == "ok") {
+        cpu[NR] = (f[3] + f[4]) * 1000 / $3
+        if ($1 == "baseline-c") base_cpu[$2] = cpu[NR]
+    }
+}
+END {
+    print "| client | concurrency | jobs | jobs/s | CPU ms/job | peak RSS MiB | CPU/job vs baseline-c |"
+    print "|---|---:|---:|---:|---:|---:|---:|"
+    for (i = 1; i <= NR; i++) {
+        split(outcome[i], f, " ")
+        if (f[1] == "ok") {
+            ratio = (conc[i] in base_cpu) ? sprintf("%.2fx", cpu[i] / base_cpu[conc[i]]) : "n/a"
+            printf "| %s | %s | %s | %.0f | %.3f | %.1f | %s |\n", label[i], conc[i], count[i],
+                count[i] / f[2], cpu[i], f[5] / 1024, ratio
+        } else {
+            why = outcome[i]; sub(/^(missing|failed) /, "", why)
+            printf "| %s | %s | %s | %s | | | |\n", label[i], conc[i], count[i],
+                (f[1] == "missing" ? "not installed (" why ")" : "FAILED: " why)
+        }
+    }
+}' "$state/rows"
+
+echo
+echo "The curl CLI row runs $curl_jobs jobs: one process per request makes more pointless."
+echo
+echo "Pending jobs in memory ($pending_jobs submitted, each awaited in its own coroutine, next poll 60 s away):"
+awk '$2 == "pending" { printf "- %s: VmRSS %.1f MiB, VmHWM (peak) %.1f MiB\n", $1, $5 / 1024, $7 / 1024; next }
+    { print "- " $0 }' "$state/pending"
+echo
+echo "Waiting on $idle_jobs pending jobs for $idle_seconds s (next poll 60 s away; driver: step(1), then resume all):"
+awk '$2 == "idle" { printf "- %s: %.4f CPU s in %.2f s = %.3f%% of one core\n", $1, $5, $7, 100 * $5 / $7; next }
+    { print "- " $0 }' "$state/idle"
+
+if [ "$failures" != 0 ]; then
+    say "$failures row(s) failed"
+    exit 1
+fi
