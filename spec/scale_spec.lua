@@ -64,3 +64,113 @@ describe("scale", function()
     assert.is_table(results[1][1])
   end)
 end)
+
+describe("wait_all and wait_any", function()
+  local mock, client
+
+  setup(function() mock = helper.start_mock() end)
+  teardown(function() mock:stop() end)
+  before_each(function()
+    mock:reset()
+    client = mock:client()
+  end)
+  after_each(function() client:close() end)
+
+  local function submit_many(prompts)
+    local jobs = {}
+    for i, p in ipairs(prompts) do jobs[i] = assert(client:submit { prompt = p }) end
+    return jobs
+  end
+
+  it("wait_all returns every outcome in order, results and errors alike", function()
+    local jobs = submit_many { "a", "[fail] b", "c" }
+    local outcomes = client:wait_all(jobs, { timeout = 10 })
+    assert.equals(3, #outcomes)
+    assert.equals(jobs[1].id, outcomes[1][1].id)
+    assert.is_nil(outcomes[2][1])
+    assert.equals("failed", outcomes[2][2].kind)
+    assert.equals(jobs[3].id, outcomes[3][1].id)
+  end)
+
+  it("wait_all waits for the jobs side by side", function()
+    local prompts = {}
+    for i = 1, 20 do prompts[i] = "p" .. i end
+    local jobs = submit_many(prompts)
+    local co = coroutine.create(function() return client:wait_all(jobs, { timeout = 10 }) end)
+    assert.is_true(coroutine.resume(co))
+    -- After one resume every job is waiting at once: each holds its poll
+    -- timer and its deadline alarm.
+    local _, timers = client._core:active()
+    assert.equals(40, timers)
+    local ok, outcomes
+    while coroutine.status(co) == "suspended" do
+      client:step(1)
+      ok, outcomes = coroutine.resume(co)
+      assert.is_true(ok)
+    end
+    for i = 1, 20 do assert.is_table(outcomes[i][1], tostring(outcomes[i][2])) end
+  end)
+
+  it("wait_all gives timeout errors for the jobs that did not finish in time", function()
+    local jobs = submit_many { "a" }
+    mock:config { polls = 1000 }
+    jobs[2] = assert(client:submit { prompt = "b" })
+    local outcomes = client:wait_all(jobs, { timeout = 1 })
+    assert.is_table(outcomes[1][1])
+    assert.equals("timeout", outcomes[2][2].kind)
+  end)
+
+  it("wait_any returns the first job to finish, and the others stay usable", function()
+    mock:config { polls = 1000 }
+    local slow = assert(client:submit { prompt = "slow" })
+    mock:config { polls = 1 }
+    local quick = assert(client:submit { prompt = "quick" })
+    local job, result = client:wait_any({ slow, quick }, { timeout = 10 })
+    assert.equals(quick, job)
+    assert.equals(quick.id, result.id)
+    assert.equals("pending", slow.status)
+    assert.equals(0, select(1, client._core:active()))
+    assert.is_false(slow:poll())
+  end)
+
+  it("wait_any reports a job that failed as its answer", function()
+    mock:config { polls = 1000 }
+    local slow = assert(client:submit { prompt = "slow" })
+    mock:config { polls = 1 }
+    local failing = assert(client:submit { prompt = "[fail] x" })
+    local job, result, err = client:wait_any({ slow, failing }, { timeout = 10 })
+    assert.equals(failing, job)
+    assert.is_nil(result)
+    assert.equals("failed", err.kind)
+  end)
+
+  it("wait_any times out when no job finishes", function()
+    mock:config { polls = 1000 }
+    local jobs = submit_many { "a", "b" }
+    local job, err = client:wait_any(jobs, { timeout = 0.5 })
+    assert.is_nil(job)
+    assert.equals("timeout", err.kind)
+  end)
+
+  it("both work inside a coroutine, yielding the client", function()
+    local jobs = submit_many { "a", "b" }
+    local co = coroutine.create(function() return client:wait_all(jobs, { timeout = 10 }) end)
+    local ok, yielded = coroutine.resume(co)
+    assert.is_true(ok)
+    assert.equals(client, yielded)
+    local outcomes
+    while coroutine.status(co) == "suspended" do
+      client:step(1)
+      ok, outcomes = coroutine.resume(co)
+      assert.is_true(ok)
+    end
+    assert.is_table(outcomes[1][1])
+    assert.is_table(outcomes[2][1])
+  end)
+
+  it("raise on arguments of the wrong type", function()
+    assert.has_error(function() client:wait_all("x") end)
+    assert.has_error(function() client:wait_any({ 42 }) end)
+    assert.has_error(function() client:wait_all({}, 5) end)
+  end)
+end)

@@ -52,8 +52,10 @@ function M.new(user_config)
     base_url = c.base_url,
     _core = handle,
     _config = c,
-    _waiting = {}, -- event id --> true while some call waits for it
-    _events = {},  -- event id --> event, until that call picks it up
+    _waiting = {},  -- event id --> the waiting coroutine (true: a blocking call)
+    _events = {},   -- event id --> event, until that call picks it up
+    _grouped = setmetatable({}, { __mode = "k" }), -- coroutines of wait_all/wait_any
+    _runnable = {}, -- grouped coroutines whose event arrived
   }, Client)
   secrets[self] = c.api_key
   c.api_key = nil
@@ -105,9 +107,10 @@ function Client:_log(record)
 end
 
 function Client:_can_yield()
+  local co, main = coroutine.running()
+  if co and self._grouped[co] then return true end
   if not self._config.yield then return false end
   if coroutine.isyieldable then return coroutine.isyieldable() end
-  local co, main = coroutine.running()
   return co ~= nil and not main
 end
 
@@ -116,9 +119,14 @@ end
 function Client:_pump(timeout)
   local events, active = self._core:step(timeout)
   local waiting, ready = self._waiting, self._events
+  local grouped, runnable = self._grouped, self._runnable
   for i = 1, #events do
     local event = events[i]
-    if waiting[event.id] then ready[event.id] = event end
+    local waiter = waiting[event.id]
+    if waiter then
+      ready[event.id] = event
+      if grouped[waiter] then runnable[waiter] = true end
+    end
   end
   return active
 end
@@ -160,17 +168,20 @@ Client.__close = Client.close
 
 -- Waits for the event `id` until `deadline` (nil: no deadline), on behalf
 -- of `job` (which can cancel the wait). Returns the event; nil when the
--- deadline came first; nil, err when the client closed or the job was canceled.
+-- deadline came first or wait_any no longer needs the job; nil, err when the
+-- client closed or the job was canceled.
 function Client:_await(id, deadline, job)
   local waiting, yielding, alarm = self._waiting, self:_can_yield(), nil
-  waiting[id] = true
+  local waiter = yielding and coroutine.running() or true
+  waiting[id] = waiter
   if job then job._waiting_on = id end
   if yielding and deadline then
     -- Makes the driver's step() return at the deadline even if all is quiet.
     alarm = self._core:timer(deadline - now())
-    waiting[alarm] = true
+    waiting[alarm] = waiter
   end
-  while self._events[id] == nil and not self._closed and not (job and job._canceled) do
+  while self._events[id] == nil and not self._closed
+      and not (job and (job._canceled or job._released)) do
     local left = deadline and deadline - now() or FOREVER
     if left <= 0 then break end
     if yielding then coroutine.yield(self) else self:_pump(left) end
@@ -411,6 +422,114 @@ function Client:download(source, path, opts)
   }, now() + limit, "download", nil, limit)
   if not event then return nil, err end
   return true
+end
+
+-- Runs `wait(job)` for every job in its own coroutine, resuming only those
+-- whose events arrived, until all are done or `enough(index, outcome)` says
+-- stop.
+-- Waits between rounds the way any call does (yield or block).
+function Client:_wait_group(jobs, deadline, enough)
+  local members, remaining = {}, 0
+  local grouped, runnable = self._grouped, self._runnable
+  local outcomes = {}
+  local function finish(i, co, ok, result, err)
+    members[co] = nil
+    grouped[co] = nil
+    runnable[co] = nil
+    remaining = remaining - 1
+    if not ok then error(result, 0) end
+    outcomes[i] = { result, err }
+  end
+  local order = {}
+  for i, job in ipairs(jobs) do
+    local co = coroutine.create(function() return job:_wait(deadline) end)
+    members[co] = i
+    grouped[co] = true
+    remaining = remaining + 1
+    order[i] = co
+  end
+  local stop
+  for i, co in ipairs(order) do
+    local ok, result, err = coroutine.resume(co)
+    if coroutine.status(co) == "dead" then
+      finish(i, co, ok, result, err)
+      if enough and enough(i, outcomes[i]) then stop = i break end
+    end
+  end
+  while remaining > 0 and not stop do
+    local ready = {}
+    for co in pairs(runnable) do
+      if members[co] then ready[#ready + 1] = co end
+    end
+    if #ready == 0 then
+      if self._closed then break end
+      local left = deadline - now()
+      if self:_can_yield() then
+        coroutine.yield(self)
+      else
+        self:_pump(left > 0 and left or 0)
+      end
+    end
+    for _, co in ipairs(ready) do
+      runnable[co] = nil
+      local i = members[co]
+      local ok, result, err = coroutine.resume(co)
+      if coroutine.status(co) == "dead" then
+        finish(i, co, ok, result, err)
+        if enough and enough(i, outcomes[i]) then stop = i break end
+      end
+    end
+  end
+  -- wait_any has its answer: the other jobs' waits end here, the jobs stay usable.
+  for co, i in pairs(members) do
+    jobs[i]._released = true
+    coroutine.resume(co)
+    jobs[i]._released = nil
+    grouped[co] = nil
+    runnable[co] = nil
+  end
+  return outcomes, stop
+end
+
+local function check_jobs(jobs, method)
+  if type(jobs) ~= "table" then bad_argument(1, method, "table of jobs", jobs, 1) end
+  for i, job in ipairs(jobs) do
+    if type(job) ~= "table" or type(job._wait) ~= "function" then
+      error("bad argument #1 to '" .. method .. "' (item " .. i .. " is not a dalle job)", 4)
+    end
+  end
+end
+
+-- wait_all(jobs [, {timeout = s}]) --> outcomes: outcomes[i] is {result} or
+-- {nil, err} for jobs[i], in order; the jobs wait side by side.
+function Client:wait_all(jobs, opts)
+  check_open(self, "wait_all")
+  check_jobs(jobs, "wait_all")
+  local ok, timeout = config.wait_options(opts, "wait_all", 2)
+  if not ok then return nil, timeout end
+  local outcomes = self:_wait_group(jobs, now() + (timeout or self._config.wait_timeout))
+  return outcomes
+end
+
+-- wait_any(jobs [, {timeout = s}]) --> job, result | job, nil, err | nil, err:
+-- the first job to finish (succeed or fail), or nil, err when none did in time.
+function Client:wait_any(jobs, opts)
+  check_open(self, "wait_any")
+  check_jobs(jobs, "wait_any")
+  local ok, timeout = config.wait_options(opts, "wait_any", 2)
+  if not ok then return nil, timeout end
+  if #jobs == 0 then return invalid("jobs", "wait_any needs at least one job") end
+  local deadline = now() + (timeout or self._config.wait_timeout)
+  local outcomes, first = self:_wait_group(jobs, deadline, function(_, outcome)
+    -- A job that only ran into the shared deadline is no answer.
+    local err = outcome[2]
+    return not (err and err.kind == "timeout" and now() >= deadline)
+  end)
+  if first then return jobs[first], outcomes[first][1], outcomes[first][2] end
+  if self._closed then
+    return nil, errors.new("closed", "the client was closed while this call waited")
+  end
+  return nil, errors.new("timeout", "none of the " .. #jobs .. " jobs finished before the deadline")
 end
 
 return M

@@ -105,6 +105,8 @@ function Job:_wait(deadline)
     if pause > 0 then
       local ok, err = client:_sleep(pause, deadline, self)
       if not ok then return nil, err end
+      -- wait_any has its answer elsewhere: no new poll for this job now.
+      if self._released then return nil end
     end
     if now() >= deadline then
       return nil, errors.new("timeout", "job " .. self.id .. " did not finish before its deadline"
