@@ -35,7 +35,8 @@ VALGRIND    := valgrind --quiet --error-exitcode=99 --leak-check=full \
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
 
-.PHONY: all cores deps test demo lint rock-check format clean check-asan check-valgrind fuzz
+.PHONY: all cores deps test demo lint rock-check format clean check-asan check-valgrind fuzz \
+	bench bench-smoke
 
 all: $(CORE) $(MOCK)
 
@@ -99,8 +100,17 @@ FUZZ_SECONDS ?= 20
 fuzz: deps
 	@fuzz/run.sh $(FUZZ_SECONDS)
 
+# The benchmark table of bench/README.md (BENCH_JOBS jobs per row), and a
+# run of every row with a few jobs that fails if any row fails.
+BENCH_JOBS ?= 5000
+bench: deps
+	@bench/run.sh --jobs $(BENCH_JOBS)
+
+bench-smoke: deps
+	@bench/run.sh --smoke
+
 lint:
-	luacheck lua spec examples .busted
+	luacheck lua spec examples bench .busted
 
 format:
 	clang-format -i src/*.c src/*.h src/mock/*.c src/mock/*.h fuzz/*.c

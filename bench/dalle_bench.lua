@@ -6,9 +6,9 @@
 --     CONCURRENCY coroutines each generate their share of JOBS; prints "completed JOBS".
 --   dalle_bench.lua pending BASE_URL API_KEY JOBS
 --     submits JOBS, then awaits each in its own coroutine; prints VmRSS and VmHWM in KiB.
---   dalle_bench.lua idle BASE_URL API_KEY JOBS SECONDS
+--   dalle_bench.lua idle BASE_URL API_KEY JOBS SECONDS STEP
 --     the same JOBS waiting, their next poll 60 s away; prints the CPU seconds spent
---     driving them for SECONDS of wall time.
+--     driving them for SECONDS of wall time with step(STEP) calls.
 local dalle = require "dalle"
 
 -- Submits go out this many at a time in the pending and idle probes.
@@ -37,10 +37,10 @@ local function uptime()
   return seconds
 end
 
--- Resumes every suspended coroutine, then steps the client, as README's
--- driver does, until all have ended or `seconds` of wall time have passed.
--- An error raised in a coroutine ends the run.
-local function drive(client, coroutines, seconds)
+-- Resumes every suspended coroutine, then calls step(step_seconds), as
+-- README's driver does, until all have ended or `seconds` of wall time have
+-- passed. An error raised in a coroutine ends the run.
+local function drive(client, coroutines, step_seconds, seconds)
   local stop_at = seconds and uptime() + seconds
   while true do
     local running = 0
@@ -52,7 +52,7 @@ local function drive(client, coroutines, seconds)
       end
     end
     if running == 0 then return end
-    local step = STEP_SECONDS
+    local step = step_seconds
     if stop_at then
       local left = stop_at - uptime()
       if left <= 0 then return end
@@ -74,7 +74,7 @@ local function throughput(client, jobs, concurrency)
       end
     end)
   end
-  drive(client, workers)
+  drive(client, workers, STEP_SECONDS)
   assert(completed == jobs, "only " .. completed .. " of " .. jobs .. " jobs completed")
   print("completed " .. completed)
 end
@@ -92,7 +92,7 @@ local function submit_and_await(client, count)
       end
     end)
   end
-  drive(client, submitters)
+  drive(client, submitters, STEP_SECONDS)
   local waiters = {}
   for n, job in ipairs(jobs) do
     waiters[n] = coroutine.create(function()
@@ -118,12 +118,12 @@ local function pending(client, count)
     status_kib("VmHWM")))
 end
 
-local function idle(client, count, seconds)
+local function idle(client, count, seconds, step_seconds)
   local waiters = submit_and_await(client, count)
   local cpu_before, wall_before = os.clock(), uptime()
-  drive(client, waiters, seconds)
-  print(string.format("idle %d cpu_s %.4f wall_s %.2f", count, os.clock() - cpu_before,
-    uptime() - wall_before))
+  drive(client, waiters, step_seconds, seconds)
+  print(string.format("idle %d step %g cpu_s %.4f wall_s %.2f", count, step_seconds,
+    os.clock() - cpu_before, uptime() - wall_before))
 end
 
 local function count_arg(index, name)
@@ -145,9 +145,10 @@ elseif mode == "pending" then
   client:close()
 elseif mode == "idle" then
   local client = new_client(base_url, api_key, IDLE_POLL_INTERVAL)
-  idle(client, count_arg(4, "JOBS"), count_arg(5, "SECONDS"))
+  idle(client, count_arg(4, "JOBS"), count_arg(5, "SECONDS"), count_arg(6, "STEP"))
   client:close()
 else
-  io.stderr:write("usage: dalle_bench.lua throughput|pending|idle BASE_URL API_KEY JOBS [CONCURRENCY|SECONDS]\n")
+  io.stderr:write("usage: dalle_bench.lua throughput|pending|idle BASE_URL API_KEY JOBS "
+    .. "[CONCURRENCY | SECONDS STEP]\n")
   os.exit(2)
 end

@@ -9,8 +9,6 @@ import sys
 
 MAX_POLLS_PER_JOB = 100
 FIELDS = {"modelId": "70", "model": "dall-e-2", "size": "1024x1024"}
-
-
 BOUNDARY = "lua-dalle-bench-boundary"
 
 

@@ -4,8 +4,9 @@
 
 # Usage: bench/run.sh [--jobs N] [--smoke]
 #   --jobs N  jobs per row (default 5000; the curl CLI row runs at most 100)
-#   --smoke   tiny runs that only prove every row still works end to end; any
-#             row that fails or cannot run (a missing package) fails the run
+#   --smoke   tiny runs (50 jobs, whatever --jobs says) that only prove every row
+#             still works end to end; a row that fails or cannot run (a missing
+#             package) fails the run
 # The table goes to stdout, progress and client errors to stderr. Exits 1 if
 # any row failed. All traffic goes to 127.0.0.1; every mock started is stopped.
 set -eu
@@ -132,6 +133,7 @@ row() {
     concurrency=$3
     count=$4
     shift 4
+    : >"$state/err"
     missing=$(missing_package "$client")
     if [ -n "$missing" ]; then
         if [ "$smoke" = 1 ]; then
@@ -162,13 +164,14 @@ row() {
 
 lua_path="$repo/lua/?.lua;$repo/lua/?/init.lua;;"
 
-# probe LUA MODE JOBS [SECONDS]: one dalle_bench.lua probe against a mock
+# probe LUA MODE ARG...: one dalle_bench.lua probe against a mock
 # whose jobs never finish; appends "LUA <its last line of output>" to
 # $state/MODE, or why it could not run.
 probe() {
     lua=$1
     mode=$2
     shift 2
+    : >"$state/err"
     missing=$(missing_package "$lua")
     if [ -n "$missing" ]; then
         if [ "$smoke" = 1 ]; then fail "$mode probe on $lua" "not installed ($missing)"; fi
@@ -218,10 +221,23 @@ for concurrency in 1 "$high_concurrency"; do
     fi
 done
 
+# The idle probe runs twice: with README's step(1) driver, which wakes every
+# second and resumes every waiter, and with one step over the whole window,
+# which step() may be given since it returns as soon as a timer is due.
 for lua in lua5.4 luajit; do
     probe "$lua" pending "$pending_jobs"
-    probe "$lua" idle "$idle_jobs" "$idle_seconds"
+    probe "$lua" idle "$idle_jobs" "$idle_seconds" 1
+    probe "$lua" idle "$idle_jobs" "$idle_seconds" "$idle_seconds"
 done
+
+cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+memory_gib=$(awk '/^MemTotal:/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)
+os_name=$(sed -n 's/^PRETTY_NAME="\(.*\)"$/\1/p' /etc/os-release 2>/dev/null || true)
+echo "Machine: $(nproc) CPUs ($cpu_model), $memory_gib GiB, ${os_name:-unknown OS};" \
+    "libcurl $(pkg-config --modversion libcurl 2>/dev/null || echo '?')," \
+    "$(lua5.4 -v 2>&1 | cut -d' ' -f1-2), $(luajit -v 2>/dev/null | cut -d' ' -f1-2 || echo 'no LuaJIT')," \
+    "$("$python" --version 2>&1)"
+echo
 
 # The ratio column compares CPU per job with baseline-c at the same concurrency.
 awk -F'|' '
@@ -257,8 +273,12 @@ echo "Pending jobs in memory ($pending_jobs submitted, each awaited in its own c
 awk '$2 == "pending" { printf "- %s: VmRSS %.1f MiB, VmHWM (peak) %.1f MiB\n", $1, $5 / 1024, $7 / 1024; next }
     { print "- " $0 }' "$state/pending"
 echo
-echo "Waiting on $idle_jobs pending jobs for $idle_seconds s (next poll 60 s away; driver: step(1), then resume all):"
-awk '$2 == "idle" { printf "- %s: %.4f CPU s in %.2f s = %.3f%% of one core\n", $1, $5, $7, 100 * $5 / $7; next }
+echo "Waiting on $idle_jobs pending jobs for $idle_seconds s" \
+    "(next poll 60 s away; the driver resumes every waiter after each step):"
+awk '$2 == "idle" {
+        printf "- %s, step(%s): %.4f CPU s in %.2f s = %.3f%% of one core\n", $1, $5, $7, $9, 100 * $7 / $9
+        next
+    }
     { print "- " $0 }' "$state/idle"
 
 if [ "$failures" != 0 ]; then

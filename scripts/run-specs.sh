@@ -20,8 +20,8 @@ for lua in "$@"; do
         ${DALLE_WRAP:-} "$lua" /usr/bin/busted --output=TAP >"$log" 2>&1
     status=$?
     awk '/^not ok/ {show = 1} /^ok / {show = 0} show' "$log" | head -n 400
-    # What specs report for people: the fault matrix table, the soak figures.
-    grep -E '^# (\||soak:)' "$log" | sed 's/^# //'
+    # What specs report for people: the fault matrix, the soak and loop figures.
+    grep -E '^# (\||soak:|loops:)' "$log" | sed 's/^# //'
     p=$(grep -cE '^ok ' "$log")
     f=$(grep -cE '^not ok ' "$log")
     if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then

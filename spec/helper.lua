@@ -140,14 +140,15 @@ function helper.capture(cmd)
 end
 
 -- Runs a Lua script with the interpreter and paths of the specs (and a
--- preloaded sanitizer runtime, since the child loads our core too); `env`
--- is put before the command. Returns what it printed, stderr included.
+-- preloaded sanitizer runtime, since the child loads our core too); `script`
+-- is the script and its arguments, `env` goes before the command. Returns
+-- what it printed, stderr included.
 function helper.run_lua(script, env)
   local preload = os.getenv("LD_PRELOAD")
   return read_all((env or "") .. " LUA_PATH=" .. sh_quote(package.path)
     .. " LUA_CPATH=" .. sh_quote(package.cpath)
     .. (preload and " LD_PRELOAD=" .. sh_quote(preload) or "")
-    .. " " .. helper.interpreter() .. " " .. sh_quote(script) .. " 2>&1")
+    .. " " .. helper.interpreter() .. " " .. script .. " 2>&1")
 end
 
 -- A loopback port that nothing listens on: one a mock just gave up.

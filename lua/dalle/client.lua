@@ -108,7 +108,6 @@ end
 
 function Client:_can_yield()
   local co, main = coroutine.running()
-  if co and self._grouped[co] then return true end
   if not self._config.yield then return false end
   if coroutine.isyieldable then return coroutine.isyieldable() end
   return co ~= nil and not main
@@ -119,14 +118,28 @@ end
 function Client:_pump(timeout)
   local events, active = self._core:step(timeout)
   local waiting, ready = self._waiting, self._events
-  local grouped, runnable = self._grouped, self._runnable
+  local grouped, runnable, loop = self._grouped, self._runnable, self._loop
+  local wake
   for i = 1, #events do
     local event = events[i]
     local waiter = waiting[event.id]
     if waiter then
       ready[event.id] = event
-      if grouped[waiter] then runnable[waiter] = true end
+      local group = grouped[waiter]
+      if group then
+        runnable[waiter] = true
+        -- The coroutine running wait_all/wait_any may itself wait in a loop.
+        waiter = group
+      end
+      if loop and type(waiter) == "table" then
+        wake = wake or {}
+        wake[waiter] = true
+      end
     end
+  end
+  -- Woken only now, so a woken coroutine never sees half-filed events.
+  if wake then
+    for waiter in pairs(wake) do loop.wake(self, waiter) end
   end
   return active
 end
@@ -161,8 +174,42 @@ function Client:close()
   if getmetatable(self) ~= Client then error("bad self to 'close'", 2) end
   if self._closed then return end
   self._closed = true
+  -- The loop lets go of pollfd before the core closes it.
+  if self._loop then self._loop.stop(self) end
   self._core:close()
   self._events = {}
+end
+
+-- use(adapter): waits made inside the adapter's event loop suspend through
+-- it (see lua/dalle/cqueues.lua and lua/dalle/luv.lua). An adapter has
+-- waiter(client) -> a token for the running coroutine, or nil when the
+-- loop does not run it; suspend(client, token); wake(client, token);
+-- stop(client), called on close.
+function Client:use(adapter)
+  check_open(self, "use")
+  if type(adapter) ~= "table" then bad_argument(1, "use", "table", adapter) end
+  for _, name in ipairs { "waiter", "suspend", "wake", "stop" } do
+    if type(adapter[name]) ~= "function" then
+      error("bad argument #1 to 'use' (the adapter has no function '" .. name .. "')", 2)
+    end
+  end
+  if self._loop then error("this client already runs in an event loop", 2) end
+  self._loop = adapter
+  return self
+end
+
+-- How the running coroutine waits: "group" (inside wait_all/wait_any),
+-- "loop" with a token (inside the event loop the client uses), "yield",
+-- or "block".
+function Client:_wait_mode()
+  local co = coroutine.running()
+  if co and self._grouped[co] then return "group" end
+  local loop = self._loop
+  if loop then
+    local token = loop.waiter(self)
+    if token then return "loop", token end
+  end
+  return self:_can_yield() and "yield" or "block"
 end
 Client.__close = Client.close
 
@@ -171,11 +218,12 @@ Client.__close = Client.close
 -- deadline came first or wait_any no longer needs the job; nil, err when the
 -- client closed or the job was canceled.
 function Client:_await(id, deadline, job)
-  local waiting, yielding, alarm = self._waiting, self:_can_yield(), nil
-  local waiter = yielding and coroutine.running() or true
+  local waiting, alarm = self._waiting, nil
+  local mode, token = self:_wait_mode()
+  local waiter = token or (mode == "block" and true) or coroutine.running()
   waiting[id] = waiter
   if job then job._waiting_on = id end
-  if yielding and deadline then
+  if mode ~= "block" and deadline then
     -- Makes the driver's step() return at the deadline even if all is quiet.
     alarm = self._core:timer(deadline - now())
     waiting[alarm] = waiter
@@ -184,7 +232,13 @@ function Client:_await(id, deadline, job)
       and not (job and (job._canceled or job._released)) do
     local left = deadline and deadline - now() or FOREVER
     if left <= 0 then break end
-    if yielding then coroutine.yield(self) else self:_pump(left) end
+    if mode == "block" then
+      self:_pump(left)
+    elseif mode == "loop" then
+      self._loop.suspend(self, token)
+    else
+      coroutine.yield(self)
+    end
   end
   waiting[id] = nil
   if job then job._waiting_on = nil end
@@ -431,6 +485,7 @@ end
 function Client:_wait_group(jobs, deadline, enough)
   local members, remaining = {}, 0
   local grouped, runnable = self._grouped, self._runnable
+  local mode, token = self:_wait_mode()
   local outcomes = {}
   local function finish(i, co, ok, result, err)
     members[co] = nil
@@ -444,7 +499,7 @@ function Client:_wait_group(jobs, deadline, enough)
   for i, job in ipairs(jobs) do
     local co = coroutine.create(function() return job:_wait(deadline) end)
     members[co] = i
-    grouped[co] = true
+    grouped[co] = token or true
     remaining = remaining + 1
     order[i] = co
   end
@@ -464,10 +519,12 @@ function Client:_wait_group(jobs, deadline, enough)
     if #ready == 0 then
       if self._closed then break end
       local left = deadline - now()
-      if self:_can_yield() then
-        coroutine.yield(self)
-      else
+      if mode == "loop" then
+        self._loop.suspend(self, token)
+      elseif mode == "block" then
         self:_pump(left > 0 and left or 0)
+      else
+        coroutine.yield(self)
       end
     end
     for _, co in ipairs(ready) do

@@ -140,7 +140,13 @@ static enum MHD_Result collect_field(void *cls, enum MHD_ValueKind kind, const c
         return MHD_YES;
     }
     request->field_bytes += cost;
-    if (off == 0) {
+    /* A part whose headers and data arrive in separate writes is announced
+     * with no data first, then its data comes again at offset 0. */
+    if (off == 0 && request->current_field >= 0 &&
+        request->fields.items[request->current_field].value_len == 0 &&
+        strcmp(request->fields.items[request->current_field].name, key) == 0) {
+        pair_append(&request->fields.items[request->current_field], data, size);
+    } else if (off == 0) {
         if (pairs_find(&request->fields, key)) {
             if (!request->duplicate_field) request->duplicate_field = mock_strdup(key);
             request->current_field = -1;
