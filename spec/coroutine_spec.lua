@@ -2,30 +2,7 @@
 -- jobs share one client and progress together, and a driver is simple.
 local helper = require "helper"
 
--- The driver the README shows: step the client, resume whoever waits.
-local function run(client, coroutines)
-  local yields = 0
-  local alive = #coroutines
-  local results = {}
-  while alive > 0 do
-    client:step(1)
-    alive = 0
-    for i, co in ipairs(coroutines) do
-      if coroutine.status(co) == "suspended" then
-        local ok, value, err = coroutine.resume(co)
-        assert(ok, value)
-        if coroutine.status(co) == "dead" then
-          results[i] = { value, err }
-        else
-          yields = yields + 1
-          assert.equals(client, value)
-          alive = alive + 1
-        end
-      end
-    end
-  end
-  return results, yields
-end
+local run = helper.drive
 
 describe("in a coroutine", function()
   local mock, client

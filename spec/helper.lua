@@ -151,6 +151,31 @@ function helper.run_lua(script, env)
     .. " " .. helper.interpreter() .. " " .. script .. " 2>&1")
 end
 
+-- The driver the README shows: step the client, resume the coroutines still
+-- waiting, until all ended. Each wait must have yielded the client. Returns
+-- {value, err} per coroutine, and how many times they yielded.
+function helper.drive(client, coroutines)
+  local results, yields, alive = {}, 0, #coroutines
+  while alive > 0 do
+    client:step(1)
+    alive = 0
+    for i, co in ipairs(coroutines) do
+      if coroutine.status(co) == "suspended" then
+        local ok, value, err = coroutine.resume(co)
+        assert(ok, value)
+        if coroutine.status(co) == "dead" then
+          results[i] = { value, err }
+        else
+          assert(value == client, "a wait yielded something other than its client")
+          yields = yields + 1
+          alive = alive + 1
+        end
+      end
+    end
+  end
+  return results, yields
+end
+
 -- A loopback port that nothing listens on: one a mock just gave up.
 function helper.closed_port()
   local mock = helper.start_mock()

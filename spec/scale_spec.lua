@@ -11,21 +11,7 @@ describe("scale", function()
   before_each(function() mock:reset() end)
   after_each(function() client:close() end)
 
-  local function drive(cos)
-    local results, alive = {}, #cos
-    while alive > 0 do
-      client:step(1)
-      alive = 0
-      for i, co in ipairs(cos) do
-        if coroutine.status(co) == "suspended" then
-          local ok, value, err = coroutine.resume(co)
-          assert(ok, value)
-          if coroutine.status(co) == "dead" then results[i] = { value, err } else alive = alive + 1 end
-        end
-      end
-    end
-    return results
-  end
+  local function drive(cos) return helper.drive(client, cos) end
 
   it("queues requests past max_transfers, and time queued is not the request's timeout", function()
     client = mock:client { max_transfers = 1, timeout = 0.6, max_retries = 0 }

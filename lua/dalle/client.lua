@@ -487,13 +487,19 @@ function Client:_wait_group(jobs, deadline, enough)
   local grouped, runnable = self._grouped, self._runnable
   local mode, token = self:_wait_mode()
   local outcomes = {}
-  local function finish(i, co, ok, result, err)
+  -- Resumes one member; when it ended, files its outcome and says whether
+  -- that is enough to stop.
+  local function advance(co)
+    local i = members[co]
+    runnable[co] = nil
+    local ok, result, err = coroutine.resume(co)
+    if coroutine.status(co) ~= "dead" then return false end
     members[co] = nil
     grouped[co] = nil
-    runnable[co] = nil
     remaining = remaining - 1
     if not ok then error(result, 0) end
     outcomes[i] = { result, err }
+    return enough ~= nil and enough(i, outcomes[i]) and i
   end
   local order = {}
   for i, job in ipairs(jobs) do
@@ -504,12 +510,9 @@ function Client:_wait_group(jobs, deadline, enough)
     order[i] = co
   end
   local stop
-  for i, co in ipairs(order) do
-    local ok, result, err = coroutine.resume(co)
-    if coroutine.status(co) == "dead" then
-      finish(i, co, ok, result, err)
-      if enough and enough(i, outcomes[i]) then stop = i break end
-    end
+  for _, co in ipairs(order) do
+    stop = advance(co)
+    if stop then break end
   end
   while remaining > 0 and not stop do
     local ready = {}
@@ -528,13 +531,8 @@ function Client:_wait_group(jobs, deadline, enough)
       end
     end
     for _, co in ipairs(ready) do
-      runnable[co] = nil
-      local i = members[co]
-      local ok, result, err = coroutine.resume(co)
-      if coroutine.status(co) == "dead" then
-        finish(i, co, ok, result, err)
-        if enough and enough(i, outcomes[i]) then stop = i break end
-      end
+      stop = advance(co)
+      if stop then break end
     end
   end
   -- wait_any has its answer: the other jobs' waits end here, the jobs stay usable.
