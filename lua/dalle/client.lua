@@ -62,8 +62,14 @@ function M.new(user_config)
   return self
 end
 
+-- The same table for every request: dalle.core only reads it.
 function Client:_api_headers()
-  return { "x-api-key: " .. secrets[self], "accept: application/json" }
+  local headers = self._headers
+  if not headers then
+    headers = { "x-api-key: " .. secrets[self], "accept: application/json" }
+    self._headers = headers
+  end
+  return headers
 end
 
 -- The request table for dalle.core, with the settings every request shares.
@@ -214,16 +220,17 @@ end
 Client.__close = Client.close
 
 -- Waits for the event `id` until `deadline` (nil: no deadline), on behalf
--- of `job` (which can cancel the wait). Returns the event; nil when the
+-- of `job` (which can cancel the wait); `due_by_deadline` says the event
+-- cannot come later than the deadline. Returns the event; nil when the
 -- deadline came first or wait_any no longer needs the job; nil, err when the
 -- client closed or the job was canceled.
-function Client:_await(id, deadline, job)
+function Client:_await(id, deadline, job, due_by_deadline)
   local waiting, alarm = self._waiting, nil
   local mode, token = self:_wait_mode()
   local waiter = token or (mode == "block" and true) or coroutine.running()
   waiting[id] = waiter
   if job then job._waiting_on = id end
-  if mode ~= "block" and deadline then
+  if mode ~= "block" and deadline and not due_by_deadline then
     -- Makes the driver's step() return at the deadline even if all is quiet.
     alarm = self._core:timer(deadline - now())
     waiting[alarm] = waiter
@@ -262,7 +269,7 @@ end
 -- Sleeps `seconds`, cut short at `deadline`. Returns true, or nil, err.
 function Client:_sleep(seconds, deadline, job)
   if deadline and now() + seconds > deadline then seconds = math.max(deadline - now(), 0) end
-  local _, err = self:_await(self._core:timer(seconds), deadline, job)
+  local _, err = self:_await(self._core:timer(seconds), deadline, job, true)
   if err then return nil, err end
   return true
 end
@@ -333,8 +340,11 @@ function Client:_exchange(req, deadline, kind_of_call, job, per_request_cap)
     end
     req.timeout = per_request
     attempt = attempt + 1
-    self:_log { event = "request", method = method, url = req.url, attempt = attempt,
-      message = method .. " " .. req.url .. (attempt > 1 and " (attempt " .. attempt .. ")" or "") }
+    local logging = self._config.log ~= nil
+    if logging then
+      self:_log { event = "request", method = method, url = req.url, attempt = attempt,
+        message = method .. " " .. req.url .. (attempt > 1 and " (attempt " .. attempt .. ")" or "") }
+    end
     local id, problem = self._core:request(req)
     if not id then
       return nil, errors.new(kind_of_call == "download" and "io" or "network", problem)
@@ -342,16 +352,20 @@ function Client:_exchange(req, deadline, kind_of_call, job, per_request_cap)
     local event, stopped = self:_await(id, deadline, job)
     if stopped then return nil, stopped end
     if not event then
-      self:_log { event = "response", method = method, url = req.url, failure = "deadline",
-        message = method .. " " .. req.url .. " -> no reply before the deadline" }
+      if logging then
+        self:_log { event = "response", method = method, url = req.url, failure = "deadline",
+          message = method .. " " .. req.url .. " -> no reply before the deadline" }
+      end
       return nil, errors.new("timeout", "the " .. kind_of_call .. " did not finish before its deadline",
         { maybe_submitted = kind_of_call == "submit" or nil })
     end
-    self:_log { event = "response", method = method, url = req.url, status = event.status,
-      elapsed = event.elapsed, failure = event.failure,
-      message = method .. " " .. req.url .. " -> "
-        .. (event.failure and "failed (" .. event.error .. ")" or tostring(event.status))
-        .. string.format(" in %.3f s", event.elapsed) }
+    if logging then
+      self:_log { event = "response", method = method, url = req.url, status = event.status,
+        elapsed = event.elapsed, failure = event.failure,
+        message = method .. " " .. req.url .. " -> "
+          .. (event.failure and "failed (" .. event.error .. ")" or tostring(event.status))
+          .. string.format(" in %.3f s", event.elapsed) }
+    end
     local err = self:_failure(event, kind_of_call)
     if not err then return event end
     local retry = err.retry
@@ -360,10 +374,12 @@ function Client:_exchange(req, deadline, kind_of_call, job, per_request_cap)
     if not retry or attempt > self._config.max_retries then return nil, err end
     local delay = backoff(attempt, err.retry_after)
     if deadline and now() + delay >= deadline then return nil, err end
-    self:_log { event = "retry", method = method, url = req.url, attempt = attempt, delay = delay,
-      reason = err.message,
-      message = string.format("retrying %s %s in %.2f s (attempt %d of %d): %s", method, req.url,
-        delay, attempt + 1, self._config.max_retries + 1, tostring(err)) }
+    if logging then
+      self:_log { event = "retry", method = method, url = req.url, attempt = attempt,
+        delay = delay, reason = err.message,
+        message = string.format("retrying %s %s in %.2f s (attempt %d of %d): %s", method,
+          req.url, delay, attempt + 1, self._config.max_retries + 1, tostring(err)) }
+    end
     local slept, stopped_err = self:_sleep(delay, deadline, job)
     if not slept then return nil, stopped_err end
   end

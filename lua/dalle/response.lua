@@ -13,18 +13,16 @@ local STATUS_KEYS = { "status", "state" }
 local IMAGE_KEYS = { "url", "imageUrl", "image_url", "image", "output", "outputs", "images" }
 local REASON_KEYS = { "error", "message", "msg", "reason" }
 
-local function set(words)
-  local s = {}
-  for _, w in ipairs(words) do s[w] = true end
-  return s
-end
-
-local STATUS_WORDS = {
-  pending = set { "queued", "pending", "created", "starting", "processing", "in_queue",
+-- Every status word, lower-cased, to what it means.
+local STATUS_OF = {}
+for status, words in pairs {
+  pending = { "queued", "pending", "created", "starting", "processing", "in_queue",
     "in_progress", "running", "process" },
-  succeeded = set { "success", "succeeded", "completed", "complete", "done", "ok", "finished" },
-  failed = set { "failed", "failure", "error", "canceled", "cancelled", "timeout", "rejected" },
-}
+  succeeded = { "success", "succeeded", "completed", "complete", "done", "ok", "finished" },
+  failed = { "failed", "failure", "error", "canceled", "cancelled", "timeout", "rejected" },
+} do
+  for _, word in ipairs(words) do STATUS_OF[word] = status end
+end
 
 -- A decoded JSON object (an array has [1]; JSON null is not a table).
 local function is_object(v)
@@ -42,11 +40,7 @@ end
 
 -- classify("COMPLETED") --> "succeeded"; an unknown word --> "pending".
 function M.classify(word)
-  local lower = word:lower()
-  for status, words in pairs(STATUS_WORDS) do
-    if words[lower] then return status end
-  end
-  return "pending"
+  return STATUS_OF[word] or STATUS_OF[word:lower()] or "pending"
 end
 
 local function urls_of(v, out)
