@@ -28,6 +28,7 @@ build = {
     ["dalle.client"] = "lua/dalle/client.lua",
     ["dalle.config"] = "lua/dalle/config.lua",
     ["dalle.job"] = "lua/dalle/job.lua",
+    ["dalle.copas"] = "lua/dalle/copas.lua",
     ["dalle.cqueues"] = "lua/dalle/cqueues.lua",
     ["dalle.luv"] = "lua/dalle/luv.lua",
     ["dalle.errors"] = "lua/dalle/errors.lua",

@@ -49,6 +49,22 @@ describe("scale", function()
     local results = drive { co }
     assert.is_table(results[1][1])
   end)
+
+  it("turns pollfd readable when a timer is due, for loops that watch only the descriptor", function()
+    local socket = require "socket"
+    client = mock:client()
+    local watched = { getfd = function() return client:pollfd() end, dirty = function() return false end }
+    local timer = client._core:timer(0.2)
+    local start = core.now()
+    assert.same({}, (socket.select({ watched }, nil, 0.05)), "readable before the timer was due")
+    local readable = socket.select({ watched }, nil, 2)
+    assert.equals(watched, readable[1])
+    assert.is_true(core.now() - start >= 0.19)
+    local events = client._core:step(0)
+    assert.equals(timer, events[1].id)
+    -- Handled: quiet again until something else is due.
+    assert.same({}, (socket.select({ watched }, nil, 0.05)), "still readable after step")
+  end)
 end)
 
 describe("wait_all and wait_any", function()

@@ -213,6 +213,17 @@ static long seconds_to_ms(double seconds)
     return (long)ceil(seconds * 1000.0);
 }
 
+/* Keeps pollfd readable-on-time for loops that watch only the descriptor:
+ * its wake timer stands at the earlier of our next timer and libcurl's. */
+static int arm_wake(client *c)
+{
+    double ours = dalle_schedule_next(&c->schedule);
+    double curls = dalle_transport_curl_due(&c->transport);
+    double when = ours < 0 || (curls >= 0 && curls < ours) ? curls : ours;
+    if (dalle_transport_has_startable(&c->transport)) when = dalle_now();
+    return dalle_transport_wake_at(&c->transport, when);
+}
+
 /* request{url=, headers={...}, fields={{name, value}, ...}, file=, timeout=,
  *         connect_timeout=, low_speed_time=, max_body=, user_agent=,
  *         ca_file=, ca_path=} -> id | nil, message */
@@ -276,6 +287,7 @@ static int l_request(lua_State *L)
         lua_pushstring(L, error);
         return 2;
     }
+    arm_wake(c);
     lua_pushinteger(L, (lua_Integer)id);
     return 1;
 }
@@ -288,6 +300,7 @@ static int l_timer(lua_State *L)
     long long id = ++c->next_id;
     if (dalle_schedule_add(&c->schedule, dalle_now() + (seconds > 0 ? seconds : 0), id) != 0)
         return luaL_error(L, "out of memory");
+    arm_wake(c);
     lua_pushinteger(L, (lua_Integer)id);
     return 1;
 }
@@ -296,8 +309,10 @@ static int l_cancel(lua_State *L)
 {
     client *c = check_client(L);
     long long id = (long long)luaL_checkinteger(L, 2);
-    lua_pushboolean(L, dalle_transport_cancel(&c->transport, id) ||
-                           dalle_schedule_cancel(&c->schedule, id));
+    /* Timers are looked up by hash, transfers by walking the running list
+     * and queue: most cancels are of timers (deadline alarms). */
+    lua_pushboolean(L, dalle_schedule_cancel(&c->schedule, id) ||
+                           dalle_transport_cancel(&c->transport, id));
     return 1;
 }
 
@@ -360,6 +375,7 @@ static void push_transfer_event(lua_State *L, dalle_transfer *tr)
 static double next_timer_in(const client *c)
 {
     double ours = dalle_schedule_next(&c->schedule), curls = dalle_transport_due_in(&c->transport);
+    if (dalle_transport_has_startable(&c->transport)) return 0;
     if (ours >= 0) {
         ours -= dalle_now();
         if (ours < 0) ours = 0;
@@ -423,6 +439,7 @@ static int l_step(lua_State *L)
             return luaL_error(L, "curl multi failed");
         count = collect(L, c, count);
     }
+    if (arm_wake(c) != 0) return luaL_error(L, "could not arm the wake timer");
     lua_pushinteger(L, (lua_Integer)(c->transport.running_count + c->transport.queued_count +
                                      c->schedule.count));
     return 2;

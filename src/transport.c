@@ -11,7 +11,9 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <stdint.h>
 #include <sys/epoll.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #define BODY_INITIAL_CAPACITY 1024
@@ -19,8 +21,13 @@
 #define RETRY_AFTER_MAX_SECONDS 86400.0
 #define MAX_REDIRECTS 5
 #define TEMP_SUFFIX ".part-XXXXXX"
-/* Socket events handled per epoll_wait; more simply wait for the next call. */
-#define EPOLL_BATCH 64
+/* Socket events handled per wait (about 80 us of work each on loopback);
+ * more stay ready for the next call, so one step(0) stays near a
+ * millisecond and a host loop around it keeps its timing. */
+#define EPOLL_BATCH 4
+/* Transfers handed to libcurl per wait: libcurl sets up every new one in a
+ * single call (connect, send), so a burst is spread over several steps. */
+#define STARTS_PER_TURN 4
 
 static int global_refs;
 
@@ -52,19 +59,31 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
+static int watch_wake_fd(dalle_transport *t)
+{
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLIN;
+    ev.data.fd = t->wake_fd;
+    return epoll_ctl(t->epoll_fd, EPOLL_CTL_ADD, t->wake_fd, &ev);
+}
+
 int dalle_transport_init(dalle_transport *t, size_t max_transfers)
 {
     memset(t, 0, sizeof *t);
     t->epoll_fd = -1;
+    t->wake_fd = -1;
+    t->wake_at = -1.0;
     t->curl_due = -1.0;
     t->max_transfers = max_transfers ? max_transfers : DALLE_DEFAULT_MAX_TRANSFERS;
     if (global_refs == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return -1;
     global_refs++;
     t->holds_curl_global = 1;
     t->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    t->wake_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     t->multi = curl_multi_init();
     t->pool = calloc(t->max_transfers, sizeof *t->pool);
-    if (t->epoll_fd < 0 || !t->multi || !t->pool ||
+    if (t->epoll_fd < 0 || t->wake_fd < 0 || watch_wake_fd(t) != 0 || !t->multi || !t->pool ||
         curl_multi_setopt(t->multi, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
         curl_multi_setopt(t->multi, CURLMOPT_SOCKETDATA, (void *)t) != CURLM_OK ||
         curl_multi_setopt(t->multi, CURLMOPT_TIMERFUNCTION, on_timer) != CURLM_OK ||
@@ -154,6 +173,8 @@ void dalle_transport_free(dalle_transport *t)
     t->holds_curl_global = 0;
     if (t->epoll_fd >= 0) close(t->epoll_fd);
     t->epoll_fd = -1;
+    if (t->wake_fd >= 0) close(t->wake_fd);
+    t->wake_fd = -1;
 }
 
 static int is_success(long status)
@@ -379,16 +400,27 @@ static int add_running(dalle_transport *t, dalle_transfer *tr)
     return 0;
 }
 
+static int may_start(const dalle_transport *t)
+{
+    return t->running_count < t->max_transfers && t->started_this_turn < STARTS_PER_TURN;
+}
+
+int dalle_transport_has_startable(const dalle_transport *t)
+{
+    return t->queue_head && t->running_count < t->max_transfers;
+}
+
 /* Moves queued transfers into the multi handle while there is room. A
  * transfer that libcurl refuses ends at once as failed. */
 static void start_queued(dalle_transport *t)
 {
-    while (t->queue_head && t->running_count < t->max_transfers) {
+    while (t->queue_head && may_start(t)) {
         dalle_transfer *tr = t->queue_head;
         t->queue_head = tr->next;
         if (!t->queue_head) t->queue_tail = NULL;
         t->queued_count--;
         tr->next = NULL;
+        t->started_this_turn++;
         if (add_running(t, tr) != 0) {
             tr->result = CURLE_FAILED_INIT;
             snprintf(tr->error, sizeof tr->error, "cannot start the request");
@@ -419,7 +451,8 @@ int dalle_transport_start(dalle_transport *t, long long id, const dalle_request 
         dalle_transport_release(t, tr);
         return fail_start(error, error_size, "cannot set up the request");
     }
-    if (t->running_count < t->max_transfers) {
+    if (!t->queue_head && may_start(t)) {
+        t->started_this_turn++;
         if (add_running(t, tr) != 0) {
             dalle_transport_release(t, tr);
             return fail_start(error, error_size, "cannot start the request");
@@ -469,6 +502,35 @@ double dalle_transport_due_in(const dalle_transport *t)
     return left > 0 ? left : 0;
 }
 
+double dalle_transport_curl_due(const dalle_transport *t)
+{
+    return t->curl_due;
+}
+
+int dalle_transport_wake_at(dalle_transport *t, double when)
+{
+    struct itimerspec spec;
+    if (when == t->wake_at) return 0;
+    memset(&spec, 0, sizeof spec);
+    if (when >= 0) {
+        /* An all-zero value would disarm: a due time fires one tick late. */
+        spec.it_value.tv_sec = (time_t)when;
+        spec.it_value.tv_nsec = (long)((when - (double)spec.it_value.tv_sec) * 1e9);
+        if (spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0) spec.it_value.tv_nsec = 1;
+    }
+    if (timerfd_settime(t->wake_fd, TFD_TIMER_ABSTIME, &spec, NULL) != 0) return -1;
+    t->wake_at = when;
+    return 0;
+}
+
+/* Drains wake_fd; the next wake_at() arms it again. */
+static void consume_wake(dalle_transport *t)
+{
+    uint64_t expirations;
+    if (read(t->wake_fd, &expirations, sizeof expirations) < 0) return;
+    t->wake_at = -1.0;
+}
+
 static int on_curl_timer_if_due(dalle_transport *t)
 {
     int running;
@@ -484,9 +546,11 @@ int dalle_transport_wait(dalle_transport *t, int timeout_ms)
     struct epoll_event events[EPOLL_BATCH];
     double curl_left = dalle_transport_due_in(t);
     int running, ready;
+    t->started_this_turn = 0;
+    start_queued(t);
     if (curl_left >= 0 && curl_left * 1000.0 < timeout_ms)
         timeout_ms = (int)ceil(curl_left * 1000.0);
-    if (timeout_ms < 0) timeout_ms = 0;
+    if (timeout_ms < 0 || dalle_transport_has_startable(t)) timeout_ms = 0;
     ready = epoll_wait(t->epoll_fd, events, EPOLL_BATCH, timeout_ms);
     if (ready < 0) {
         if (errno != EINTR) return -1;
@@ -494,6 +558,10 @@ int dalle_transport_wait(dalle_transport *t, int timeout_ms)
     }
     for (int i = 0; i < ready; i++) {
         int flags = 0;
+        if (events[i].data.fd == t->wake_fd) {
+            consume_wake(t);
+            continue;
+        }
         if (events[i].events & EPOLLIN) flags |= CURL_CSELECT_IN;
         if (events[i].events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
         if (events[i].events & (EPOLLERR | EPOLLHUP)) flags |= CURL_CSELECT_ERR;

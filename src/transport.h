@@ -85,7 +85,9 @@ typedef struct dalle_transfer {
 
 typedef struct dalle_transport {
     CURLM *multi;
-    int epoll_fd;            /* every socket libcurl wants watched */
+    int epoll_fd;            /* every socket libcurl wants watched, and wake_fd */
+    int wake_fd;             /* a timerfd in epoll_fd: readable when a timer is due */
+    double wake_at;          /* when wake_fd fires; < 0: disarmed */
     double curl_due;         /* when libcurl's own timer fires; < 0: none */
     dalle_transfer *running; /* transfers in the multi handle */
     size_t running_count;
@@ -94,7 +96,8 @@ typedef struct dalle_transport {
     size_t queued_count;
     dalle_transfer *refused; /* dequeued but refused by libcurl: done, failed */
     size_t max_transfers;
-    CURL **pool; /* reset easy handles kept for reuse */
+    size_t started_this_turn; /* handed to libcurl since the last wait began */
+    CURL **pool;              /* reset easy handles kept for reuse */
     size_t pool_count;
     int holds_curl_global; /* counted in curl_global_init's users */
 } dalle_transport;
@@ -114,8 +117,16 @@ int dalle_transport_cancel(dalle_transport *t, long long id);
 /* Waits up to `timeout_ms` for socket activity or libcurl's timer, then does
  * the ready work; never longer than libcurl's own timer allows. */
 int dalle_transport_wait(dalle_transport *t, int timeout_ms);
+/* 1 when queued transfers could start now (the next wait starts them). */
+int dalle_transport_has_startable(const dalle_transport *t);
 /* Seconds until libcurl's timer, 0 when it is due, < 0 when it has none. */
 double dalle_transport_due_in(const dalle_transport *t);
+/* When libcurl's timer fires (dalle_now() clock); < 0 when it has none. */
+double dalle_transport_curl_due(const dalle_transport *t);
+/* Makes epoll_fd readable at `when` (dalle_now() clock; < 0: never), so a
+ * loop that watches only the descriptor still wakes for timers. Returns 0,
+ * or -1 when the timer could not be set. */
+int dalle_transport_wake_at(dalle_transport *t, double when);
 /* Hands out one finished transfer, or NULL. Free it with dalle_transfer_free. */
 dalle_transfer *dalle_transport_next_done(dalle_transport *t);
 /* Frees a transfer handed out (or never started), keeping its easy handle. */

@@ -1,10 +1,14 @@
 -- Runs a client inside a cqueues controller: calls made in the controller's
 -- coroutines suspend only their coroutine (on a cqueues condition), and one
--- driver coroutine polls the client and wakes exactly the ready waiters.
+-- driver coroutine polls the client and wakes the ready waiters, a few per
+-- controller turn so the controller's other coroutines keep their timing.
 local cqueues = require "cqueues"
 local condition = require "cqueues.condition"
 
 local M = {}
+
+-- Waiters woken per controller turn: each then runs in the same turn.
+local WAKES_PER_TURN = 4
 
 -- use(client [, cq]) --> client: cq is the controller to run the driver on
 -- (default: the one running now).
@@ -15,7 +19,9 @@ function M.use(client, cq)
   -- client's new timeout (a request just started wants attention at once).
   local poke = condition.new()
   local fd = client:pollfd()
-  local waiters = setmetatable({}, { __mode = "k" })
+  local waiters = {}
+  -- Woken waiters not yet signalled, in order: queue[first .. last].
+  local queue, first, last = {}, 1, 0
   local adapter = {}
 
   function adapter.waiter()
@@ -31,23 +37,44 @@ function M.use(client, cq)
   end
 
   function adapter.wake(_, waiter)
-    waiter.ready:signal()
+    if waiter.queued then return end
+    waiter.queued = true
+    last = last + 1
+    queue[last] = waiter
+  end
+
+  local function signal_some()
+    for _ = 1, WAKES_PER_TURN do
+      if first > last then return end
+      local waiter = queue[first]
+      queue[first], first = nil, first + 1
+      waiter.queued = nil
+      waiter.ready:signal()
+    end
   end
 
   -- Called before the client closes pollfd: cqueues must forget a
   -- descriptor before it is closed.
   function adapter.stop()
     cqueues.cancel(fd)
+    queue, first, last = {}, 1, 0
     for waiter in pairs(waiters) do waiter.ready:signal() end
     poke:signal()
   end
 
   client:use(adapter)
+  -- Each turn either wakes a few waiters or does the client's ready work,
+  -- never both, so no single turn of the controller runs long.
   cq:wrap(function()
     while not client._closed do
-      cqueues.poll(client, poke)
-      if client._closed then break end
-      client:_pump(0)
+      if first <= last then
+        signal_some()
+        cqueues.poll(0)
+      else
+        cqueues.poll(client, poke)
+        if client._closed then break end
+        client:_pump(0)
+      end
     end
   end)
   return client

@@ -1,31 +1,55 @@
 -- Runs a client inside a libuv loop (luv): calls made in coroutines suspend
--- only their coroutine; a uv poll handle on client:pollfd() and a uv timer
--- set to client:timeout() drive the client and resume exactly the ready ones.
+-- only their coroutine; a uv poll handle on client:pollfd() (readable for
+-- sockets and timers alike) drives the client and resumes exactly the ready
+-- ones, a slice at a time so the loop's other callbacks keep their timing.
 local uv = require "luv"
+local now = require("dalle.core").now
 
 local M = {}
+
+-- Seconds of resumed coroutines per loop turn; the rest wait for the next
+-- turn, after the loop's timers and I/O had theirs.
+local SLICE = 0.00025
 
 -- use(client) --> client, on the default uv loop.
 function M.use(client)
   local poll = uv.new_poll(client:pollfd())
-  local timer = uv.new_timer()
-  local waiters = setmetatable({}, { __mode = "k" })
+  local idle = uv.new_idle()
+  local waiters = {}
+  -- Woken waiters not yet resumed, in order: queue[first .. last].
+  local queue, first, last = {}, 1, 0
   local adapter = {}
-  local drive
 
-  -- The timer always stands at the client's next timer (a poll time, a
-  -- deadline or libcurl's own), so the loop sleeps exactly until then.
-  local function rearm()
-    if client._closed then return end
-    local left = client:timeout()
-    timer:stop()
-    if left then timer:start(math.ceil(left * 1000), 0, drive) end
+  local function resume(co)
+    local ok, problem = coroutine.resume(co)
+    if not ok then error(problem, 0) end
   end
 
-  function drive()
+  local function resume_slice()
+    local stop_at = now() + SLICE
+    while first <= last do
+      local waiter = queue[first]
+      queue[first], first = nil, first + 1
+      waiter.queued = nil
+      -- A waiter that already resumed (the client closed, say) is skipped.
+      if waiters[waiter] then resume(waiter.co) end
+      if now() >= stop_at then break end
+    end
+    if first <= last then
+      idle:start(resume_slice)
+    else
+      idle:stop()
+    end
+  end
+
+  -- No uv timer for client:timeout(): pollfd turns readable when a timer
+  -- is due, and libuv (before 1.45) runs a 0 ms timer re-armed from its own
+  -- callback over and over without updating its clock, starving the rest.
+  local function drive()
     if client._closed then return end
     client:_pump(0)
-    rearm()
+    -- Resumed on the loop's next turn: one callback never does both.
+    if first <= last then idle:start(resume_slice) end
   end
 
   function adapter.waiter()
@@ -36,23 +60,25 @@ function M.use(client)
 
   function adapter.suspend(_, waiter)
     waiters[waiter] = true
-    rearm()
     coroutine.yield()
     waiters[waiter] = nil
   end
 
   function adapter.wake(_, waiter)
-    local ok, problem = coroutine.resume(waiter.co)
-    if not ok then error(problem, 0) end
+    if waiter.queued then return end
+    waiter.queued = true
+    last = last + 1
+    queue[last] = waiter
   end
 
   function adapter.stop()
-    poll:stop()
-    timer:stop()
-    if not poll:is_closing() then poll:close() end
-    if not timer:is_closing() then timer:close() end
+    for _, handle in ipairs { poll, idle } do
+      handle:stop()
+      if not handle:is_closing() then handle:close() end
+    end
+    queue, first, last = {}, 1, 0
     for waiter in pairs(waiters) do
-      if coroutine.status(waiter.co) == "suspended" then coroutine.resume(waiter.co) end
+      if coroutine.status(waiter.co) == "suspended" then resume(waiter.co) end
     end
   end
 
