@@ -9,6 +9,9 @@
 --   dalle_bench.lua idle BASE_URL API_KEY JOBS SECONDS STEP
 --     the same JOBS waiting, their next poll 60 s away; prints the CPU seconds spent
 --     driving them for SECONDS of wall time with step(STEP) calls.
+--   dalle_bench.lua lag BASE_URL API_KEY JOBS SECONDS LOOP
+--     JOBS generates in flight inside LOOP (cqueues or luv) next to a 1 ms timer;
+--     prints the timer's lag percentiles over SECONDS once every job is in flight.
 local dalle = require "dalle"
 
 -- Submits go out this many at a time in the pending and idle probes.
@@ -126,6 +129,68 @@ local function idle(client, count, seconds, step_seconds)
     os.clock() - cpu_before, uptime() - wall_before))
 end
 
+-- Polls as often as the specs poll, so the jobs keep the client busy.
+local LAG_POLL_INTERVAL, LAG_MAX_POLL_INTERVAL = 0.05, 0.2
+local TICK = 0.001
+
+-- The generate each lag job runs: the mock never finishes it, so it ends
+-- when the probe closes the client.
+local function generate_until_closed(client, n)
+  local _, err = client:generate { prompt = "lag job " .. n, timeout = 3600 }
+  if err.kind ~= "closed" then error("lag job " .. n .. ": " .. tostring(err), 0) end
+end
+
+-- Each loop runs `count` generates in its own coroutines and a 1 ms timer;
+-- `record(t)` is given the loop clock at each tick once all jobs started,
+-- and returns true when enough was seen.
+local lag_loops = {}
+
+function lag_loops.cqueues(client, count, record)
+  local cqueues = require "cqueues"
+  local cq = cqueues.new()
+  require("dalle.cqueues").use(client, cq)
+  local started = 0
+  for n = 1, count do
+    cq:wrap(function()
+      started = started + 1
+      generate_until_closed(client, n)
+    end)
+  end
+  cq:wrap(function()
+    repeat cqueues.sleep(TICK) until started == count and record(cqueues.monotime())
+    client:close()
+  end)
+  assert(cq:loop())
+end
+
+function lag_loops.luv(client, count, record)
+  local uv = require "luv"
+  require("dalle.luv").use(client)
+  for n = 1, count do coroutine.wrap(generate_until_closed)(client, n) end
+  local ticker = uv.new_timer()
+  ticker:start(1, 1, function()
+    if record(uv.hrtime() / 1e9) then
+      ticker:close()
+      client:close()
+    end
+  end)
+  uv.run()
+end
+
+local function lag(client, count, seconds, loop)
+  local run = lag_loops[loop] or error("LOOP must be cqueues or luv", 0)
+  local lags, last, stop_at = {}, nil, nil
+  run(client, count, function(t)
+    if last then lags[#lags + 1] = math.max(0, t - last - TICK) end
+    last, stop_at = t, stop_at or t + seconds
+    return t >= stop_at
+  end)
+  table.sort(lags)
+  local function ms(q) return lags[math.max(1, math.ceil(#lags * q))] * 1000 end
+  print(string.format("lag %s jobs %d ticks %d p50_ms %.2f p99_ms %.2f max_ms %.2f", loop, count,
+    #lags, ms(0.5), ms(0.99), ms(1)))
+end
+
 local function count_arg(index, name)
   local n = tonumber(arg[index])
   if not n or n < 1 or n ~= math.floor(n) then
@@ -147,8 +212,17 @@ elseif mode == "idle" then
   local client = new_client(base_url, api_key, IDLE_POLL_INTERVAL)
   idle(client, count_arg(4, "JOBS"), count_arg(5, "SECONDS"), count_arg(6, "STEP"))
   client:close()
+elseif mode == "lag" then
+  local client = assert(dalle.new {
+    api_key = api_key,
+    base_url = base_url,
+    callback = base_url .. "/_mock/callback",
+    poll_interval = LAG_POLL_INTERVAL,
+    max_poll_interval = LAG_MAX_POLL_INTERVAL,
+  })
+  lag(client, count_arg(4, "JOBS"), count_arg(5, "SECONDS"), arg[6])
 else
-  io.stderr:write("usage: dalle_bench.lua throughput|pending|idle BASE_URL API_KEY JOBS "
-    .. "[CONCURRENCY | SECONDS STEP]\n")
+  io.stderr:write("usage: dalle_bench.lua throughput|pending|idle|lag BASE_URL API_KEY JOBS "
+    .. "[CONCURRENCY | SECONDS STEP | SECONDS LOOP]\n")
   os.exit(2)
 end

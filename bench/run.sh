@@ -47,6 +47,8 @@ if [ "$smoke" = 1 ]; then
     pending_jobs=200
     idle_jobs=100
     idle_seconds=1
+    lag_jobs=100
+    lag_seconds=1
     row_limit=30
 else
     # One curl process per request: a hundred jobs (400 requests) say enough.
@@ -54,6 +56,8 @@ else
     pending_jobs=10000
     idle_jobs=1000
     idle_seconds=10
+    lag_jobs=1000
+    lag_seconds=5
     row_limit=600
 fi
 
@@ -228,6 +232,9 @@ for lua in lua5.4 luajit; do
     probe "$lua" pending "$pending_jobs"
     probe "$lua" idle "$idle_jobs" "$idle_seconds" 1
     probe "$lua" idle "$idle_jobs" "$idle_seconds" "$idle_seconds"
+    for loop in cqueues luv; do
+        probe "$lua" lag "$lag_jobs" "$lag_seconds" "$loop"
+    done
 done
 
 cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
@@ -280,6 +287,15 @@ awk '$2 == "idle" {
         next
     }
     { print "- " $0 }' "$state/idle"
+
+echo
+echo "Host-loop lag with $lag_jobs jobs in flight (each polled every 0.05-0.2 s)," \
+    "a 1 ms timer in the same loop, over $lag_seconds s:"
+awk '$2 == "lag" {
+        printf "- %s, %s: p50 %.2f ms, p99 %.2f ms, max %.2f ms over %d ticks\n", $1, $3, $9, $11, $13, $7
+        next
+    }
+    { print "- " $0 }' "$state/lag"
 
 if [ "$failures" != 0 ]; then
     say "$failures row(s) failed"
