@@ -40,28 +40,34 @@ local function uptime()
   return seconds
 end
 
--- Resumes every suspended coroutine, then calls step(step_seconds), as
--- README's driver does, until all have ended or `seconds` of wall time have
+-- README's driver: resumes every coroutine once (unless `started`: they
+-- already wait), then calls step(step_seconds) and resumes the coroutines it
+-- says have news, until all have ended or `seconds` of wall time have
 -- passed. An error raised in a coroutine ends the run.
-local function drive(client, coroutines, step_seconds, seconds)
+local function drive(client, coroutines, step_seconds, seconds, started)
   local stop_at = seconds and uptime() + seconds
-  while true do
-    local running = 0
-    for _, co in ipairs(coroutines) do
-      if coroutine.status(co) == "suspended" then
-        local ok, problem = coroutine.resume(co)
-        if not ok then error(problem, 0) end
-        if coroutine.status(co) == "suspended" then running = running + 1 end
-      end
+  local running = 0
+  local function run(co)
+    local ok, problem = coroutine.resume(co)
+    if not ok then error(problem, 0) end
+    return coroutine.status(co) == "dead"
+  end
+  for _, co in ipairs(coroutines) do
+    if coroutine.status(co) == "suspended" and (started or not run(co)) then
+      running = running + 1
     end
-    if running == 0 then return end
+  end
+  while running > 0 do
     local step = step_seconds
     if stop_at then
       local left = stop_at - uptime()
       if left <= 0 then return end
       step = math.min(step, left)
     end
-    client:step(step)
+    local _, ready = client:step(step)
+    for _, co in ipairs(ready) do
+      if run(co) then running = running - 1 end
+    end
   end
 end
 
@@ -124,7 +130,7 @@ end
 local function idle(client, count, seconds, step_seconds)
   local waiters = submit_and_await(client, count)
   local cpu_before, wall_before = os.clock(), uptime()
-  drive(client, waiters, step_seconds, seconds)
+  drive(client, waiters, step_seconds, seconds, true)
   print(string.format("idle %d step %g cpu_s %.4f wall_s %.2f", count, step_seconds,
     os.clock() - cpu_before, uptime() - wall_before))
 end

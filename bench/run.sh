@@ -226,8 +226,9 @@ for concurrency in 1 "$high_concurrency"; do
 done
 
 # The idle probe runs twice: with README's step(1) driver, which wakes every
-# second and resumes every waiter, and with one step over the whole window,
-# which step() may be given since it returns as soon as a timer is due.
+# second and resumes the waiters step() says have news, and with one step
+# over the whole window, which step() may be given since it returns as soon
+# as a timer is due.
 for lua in lua5.4 luajit; do
     probe "$lua" pending "$pending_jobs"
     probe "$lua" idle "$idle_jobs" "$idle_seconds" 1
@@ -281,7 +282,7 @@ awk '$2 == "pending" { printf "- %s: VmRSS %.1f MiB, VmHWM (peak) %.1f MiB\n", $
     { print "- " $0 }' "$state/pending"
 echo
 echo "Waiting on $idle_jobs pending jobs for $idle_seconds s" \
-    "(next poll 60 s away; the driver resumes every waiter after each step):"
+    "(next poll 60 s away; the driver resumes the waiters step() lists as ready):"
 awk '$2 == "idle" {
         printf "- %s, step(%s): %.4f CPU s in %.2f s = %.3f%% of one core\n", $1, $5, $7, $9, 100 * $7 / $9
         next

@@ -103,6 +103,27 @@ describe("event loops", function()
         .. "over %d ticks\n", LAG_JOBS, p99_ms(lags), #lags))
     end)
 
+    it("wakes a waiting coroutine at once when its job is canceled", function()
+      mock:config { polls = 1000 }
+      local cq = cqueues.new()
+      local client = mock:client { poll_interval = 10, max_poll_interval = 10 }
+      require("dalle.cqueues").use(client, cq)
+      local job = assert(client:submit { prompt = "cancel me" })
+      local err
+      cq:wrap(function()
+        err = select(2, job:wait { timeout = 20 })
+        client:close()
+      end)
+      cq:wrap(function()
+        cqueues.sleep(0.05)
+        job:cancel()
+      end)
+      local start = require("dalle.core").now()
+      run(cq)
+      assert.equals("canceled", err and err.kind)
+      assert.is_true(require("dalle.core").now() - start < 2)
+    end)
+
     it("runs wait_all inside a cqueues coroutine", function()
       local cq = cqueues.new()
       local client = mock:client()
@@ -150,6 +171,30 @@ describe("event loops", function()
       for i = 1, JOBS do assert.equals("succeeded", results[i].status, tostring(results[i])) end
       assert.is_true(ticks >= 10, "ticks: " .. ticks)
       io.stdout:write("# loops: luv ran ", JOBS, " jobs; the 10 ms ticker ticked ", ticks, " times\n")
+    end)
+
+    it("wakes a waiting coroutine at once when its job is canceled", function()
+      mock:config { polls = 1000 }
+      local client = mock:client { poll_interval = 10, max_poll_interval = 10 }
+      require("dalle.luv").use(client)
+      local job = assert(client:submit { prompt = "cancel me" })
+      local err
+      local canceler, watchdog = uv.new_timer(), uv.new_timer()
+      local function finish()
+        client:close()
+        canceler:close()
+        watchdog:close()
+      end
+      coroutine.wrap(function()
+        err = select(2, job:wait { timeout = 20 })
+        finish()
+      end)()
+      canceler:start(50, 0, function() job:cancel() end)
+      watchdog:start(WATCHDOG * 1000, 0, finish)
+      local start = require("dalle.core").now()
+      uv.run()
+      assert.equals("canceled", err and err.kind)
+      assert.is_true(require("dalle.core").now() - start < 2)
     end)
 
     it("keeps a 1 ms ticker ticking with " .. LAG_JOBS .. " jobs in flight (prints p99 lag)", function()
@@ -264,6 +309,23 @@ describe("event loops", function()
       run_until(function() return result or err end)
       assert.equals("succeeded", result and result.status, tostring(err))
       assert.is_true(#mock:requests_to("poll") >= 1)
+    end)
+
+    it("wakes a waiting thread at once when its job is canceled", function()
+      mock:config { polls = 1000 }
+      local client = mock:client { poll_interval = 10, max_poll_interval = 10 }
+      require("dalle.copas").use(client)
+      local job = assert(client:submit { prompt = "cancel me" })
+      local err
+      copas.addthread(function()
+        err = select(2, job:wait { timeout = 20 })
+        client:close()
+      end)
+      copas.addthread(function() job:cancel() end)
+      local start = require("dalle.core").now()
+      run_until(function() return err end)
+      assert.equals("canceled", err.kind)
+      assert.is_true(require("dalle.core").now() - start < 2)
     end)
 
     it("resumes a waiting thread with a closed error when the client closes", function()

@@ -56,6 +56,7 @@ function M.new(user_config)
     _events = {},   -- event id --> event, until that call picks it up
     _grouped = setmetatable({}, { __mode = "k" }), -- coroutines of wait_all/wait_any
     _runnable = {}, -- grouped coroutines whose event arrived
+    _resumable = {}, -- coroutines with news, for step() to hand out (list and set)
   }, Client)
   secrets[self] = c.api_key
   c.api_key = nil
@@ -119,43 +120,78 @@ function Client:_can_yield()
   return co ~= nil and not main
 end
 
+-- Marks whoever waits on `id` as having news, into `woken` (a set and, in
+-- order, a list). A grouped coroutine (a member of wait_all/wait_any) is
+-- marked runnable and its group's own waiter woken instead.
+function Client:_mark(id, woken)
+  local waiter = self._waiting[id]
+  if waiter == nil then return end
+  local group = self._grouped[waiter]
+  if group then
+    self._runnable[waiter] = true
+    waiter = group
+  end
+  if not woken[waiter] then
+    woken[waiter] = true
+    woken[#woken + 1] = waiter
+  end
+end
+
+-- Wakes what `_mark` collected: loop tokens through the loop's adapter;
+-- coroutines a driver resumes go on the list the next step() hands out.
+-- Woken only now, so a woken coroutine never sees half-filed events.
+function Client:_wake(woken)
+  local loop, resumable = self._loop, self._resumable
+  for i = 1, #woken do
+    local waiter = woken[i]
+    local kind = type(waiter)
+    if kind == "thread" then
+      if not resumable[waiter] then
+        resumable[waiter] = true
+        resumable[#resumable + 1] = waiter
+      end
+    elseif loop and kind == "table" then
+      loop.wake(self, waiter)
+    end
+  end
+end
+
 -- Runs the core for up to `timeout` seconds and files the events that some
 -- waiting call asked for.
 function Client:_pump(timeout)
   local events, active = self._core:step(timeout)
-  local waiting, ready = self._waiting, self._events
-  local grouped, runnable, loop = self._grouped, self._runnable, self._loop
-  local wake
+  local waiting, filed, woken = self._waiting, self._events, {}
   for i = 1, #events do
     local event = events[i]
-    local waiter = waiting[event.id]
-    if waiter then
-      ready[event.id] = event
-      local group = grouped[waiter]
-      if group then
-        runnable[waiter] = true
-        -- The coroutine running wait_all/wait_any may itself wait in a loop.
-        waiter = group
-      end
-      if loop and type(waiter) == "table" then
-        wake = wake or {}
-        wake[waiter] = true
-      end
+    if waiting[event.id] ~= nil then
+      filed[event.id] = event
+      self:_mark(event.id, woken)
     end
   end
-  -- Woken only now, so a woken coroutine never sees half-filed events.
-  if wake then
-    for waiter in pairs(wake) do loop.wake(self, waiter) end
-  end
+  if #woken > 0 then self:_wake(woken) end
   return active
 end
 
--- step([timeout]) --> active: drives all I/O for up to `timeout` seconds
--- (default 0), returning as soon as anything finished.
+-- Ends the wait on `id` with no event (a cancel): its waiter wakes to see why.
+function Client:_interrupt(id)
+  self._core:cancel(id)
+  local woken = {}
+  self:_mark(id, woken)
+  self:_wake(woken)
+end
+
+-- step([timeout]) --> active, ready: drives all I/O for up to `timeout`
+-- seconds (default 0), returning as soon as anything finished. `ready` lists
+-- the coroutines whose wait has news since the last step (a reply, a due
+-- poll, a deadline, a cancel): a driver need resume only those.
 function Client:step(timeout)
   check_open(self, "step")
   if timeout ~= nil and type(timeout) ~= "number" then bad_argument(1, "step", "number", timeout) end
-  return self:_pump(timeout or 0)
+  local active = self:_pump(timeout or 0)
+  local ready = self._resumable
+  self._resumable = {}
+  for i = 1, #ready do ready[ready[i]] = nil end
+  return active, ready
 end
 
 -- The pollable protocol (as cqueues polls it; luv and copas can watch it

@@ -36,11 +36,13 @@ function M.use(client, cq)
     waiters[waiter] = nil
   end
 
+  -- Also called outside the driver (a cancel): the poke gets it going.
   function adapter.wake(_, waiter)
     if waiter.queued then return end
     waiter.queued = true
     last = last + 1
     queue[last] = waiter
+    poke:signal()
   end
 
   local function signal_some()

@@ -134,7 +134,7 @@ function Job:cancel()
   if getmetatable(self) ~= Job then error("bad self to 'cancel'", 2) end
   self._canceled = true
   local client = self._client
-  if self._waiting_on and not client._closed then client._core:cancel(self._waiting_on) end
+  if self._waiting_on and not client._closed then client:_interrupt(self._waiting_on) end
   return true
 end
 

@@ -35,11 +35,7 @@ function M.use(client)
       if waiters[waiter] then resume(waiter.co) end
       if now() >= stop_at then break end
     end
-    if first <= last then
-      idle:start(resume_slice)
-    else
-      idle:stop()
-    end
+    if first > last and not idle:is_closing() then idle:stop() end
   end
 
   -- No uv timer for client:timeout(): pollfd turns readable when a timer
@@ -47,9 +43,9 @@ function M.use(client)
   -- callback over and over without updating its clock, starving the rest.
   local function drive()
     if client._closed then return end
+    -- What it wakes is resumed on the loop's next turn, from the idle
+    -- handle: one callback never does both.
     client:_pump(0)
-    -- Resumed on the loop's next turn: one callback never does both.
-    if first <= last then idle:start(resume_slice) end
   end
 
   function adapter.waiter()
@@ -64,11 +60,13 @@ function M.use(client)
     waiters[waiter] = nil
   end
 
+  -- Also called outside drive() (a cancel), so it makes sure the queue drains.
   function adapter.wake(_, waiter)
     if waiter.queued then return end
     waiter.queued = true
     last = last + 1
     queue[last] = waiter
+    idle:start(resume_slice)
   end
 
   function adapter.stop()
