@@ -428,14 +428,16 @@ static int l_step(lua_State *L)
     int count;
 
     lua_newtable(L);
-    if (dalle_transport_wait(&c->transport, 0) != 0) return luaL_error(L, "curl multi failed");
+    /* step(0) is a host loop's turn: a bounded amount of work. */
+    if (dalle_transport_wait(&c->transport, 0, timeout <= 0) != 0)
+        return luaL_error(L, "curl multi failed");
     count = collect(L, c, 0);
     while (count == 0) {
         double left = deadline - dalle_now();
         int wait_ms;
         if (left <= 0) break;
         wait_ms = wait_budget_ms(c, left);
-        if (dalle_transport_wait(&c->transport, wait_ms) != 0)
+        if (dalle_transport_wait(&c->transport, wait_ms, 0) != 0)
             return luaL_error(L, "curl multi failed");
         count = collect(L, c, count);
     }

@@ -21,13 +21,14 @@
 #define RETRY_AFTER_MAX_SECONDS 86400.0
 #define MAX_REDIRECTS 5
 #define TEMP_SUFFIX ".part-XXXXXX"
-/* Socket events handled per wait (about 80 us of work each on loopback);
- * more stay ready for the next call, so one step(0) stays near a
- * millisecond and a host loop around it keeps its timing. */
-#define EPOLL_BATCH 4
-/* Transfers handed to libcurl per wait: libcurl sets up every new one in a
- * single call (connect, send), so a burst is spread over several steps. */
-#define STARTS_PER_TURN 4
+/* Socket events handled, and queued transfers handed to libcurl, per wait.
+ * A blocking wait takes as many as are ready, for throughput. A step(0)
+ * from a host loop takes a few (each is about 80 us of work on loopback;
+ * libcurl sets up every new transfer in a single call), so it returns
+ * within about a millisecond and the loop keeps its timing; what is left
+ * keeps the descriptor readable for the next call. */
+#define TURN_LIMIT_BLOCKING 64
+#define TURN_LIMIT_BOUNDED 4
 
 static int global_refs;
 
@@ -73,6 +74,7 @@ int dalle_transport_init(dalle_transport *t, size_t max_transfers)
     memset(t, 0, sizeof *t);
     t->epoll_fd = -1;
     t->wake_fd = -1;
+    t->turn_limit = TURN_LIMIT_BOUNDED;
     t->wake_at = -1.0;
     t->curl_due = -1.0;
     t->max_transfers = max_transfers ? max_transfers : DALLE_DEFAULT_MAX_TRANSFERS;
@@ -402,7 +404,7 @@ static int add_running(dalle_transport *t, dalle_transfer *tr)
 
 static int may_start(const dalle_transport *t)
 {
-    return t->running_count < t->max_transfers && t->started_this_turn < STARTS_PER_TURN;
+    return t->running_count < t->max_transfers && t->started_this_turn < t->turn_limit;
 }
 
 int dalle_transport_has_startable(const dalle_transport *t)
@@ -541,17 +543,18 @@ static int on_curl_timer_if_due(dalle_transport *t)
                                                                                             : -1;
 }
 
-int dalle_transport_wait(dalle_transport *t, int timeout_ms)
+int dalle_transport_wait(dalle_transport *t, int timeout_ms, int bounded)
 {
-    struct epoll_event events[EPOLL_BATCH];
+    struct epoll_event events[TURN_LIMIT_BLOCKING];
     double curl_left = dalle_transport_due_in(t);
     int running, ready;
+    t->turn_limit = bounded ? TURN_LIMIT_BOUNDED : TURN_LIMIT_BLOCKING;
     t->started_this_turn = 0;
     start_queued(t);
     if (curl_left >= 0 && curl_left * 1000.0 < timeout_ms)
         timeout_ms = (int)ceil(curl_left * 1000.0);
     if (timeout_ms < 0 || dalle_transport_has_startable(t)) timeout_ms = 0;
-    ready = epoll_wait(t->epoll_fd, events, EPOLL_BATCH, timeout_ms);
+    ready = epoll_wait(t->epoll_fd, events, (int)t->turn_limit, timeout_ms);
     if (ready < 0) {
         if (errno != EINTR) return -1;
         ready = 0;

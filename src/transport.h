@@ -96,6 +96,7 @@ typedef struct dalle_transport {
     size_t queued_count;
     dalle_transfer *refused; /* dequeued but refused by libcurl: done, failed */
     size_t max_transfers;
+    size_t turn_limit;        /* socket events and starts per wait (see transport.c) */
     size_t started_this_turn; /* handed to libcurl since the last wait began */
     CURL **pool;              /* reset easy handles kept for reuse */
     size_t pool_count;
@@ -115,8 +116,9 @@ int dalle_transport_start(dalle_transport *t, long long id, const dalle_request 
 int dalle_transport_cancel(dalle_transport *t, long long id);
 
 /* Waits up to `timeout_ms` for socket activity or libcurl's timer, then does
- * the ready work; never longer than libcurl's own timer allows. */
-int dalle_transport_wait(dalle_transport *t, int timeout_ms);
+ * the ready work; never longer than libcurl's own timer allows. `bounded`
+ * does only a few items of work, for a caller that must return quickly. */
+int dalle_transport_wait(dalle_transport *t, int timeout_ms, int bounded);
 /* 1 when queued transfers could start now (the next wait starts them). */
 int dalle_transport_has_startable(const dalle_transport *t);
 /* Seconds until libcurl's timer, 0 when it is due, < 0 when it has none. */
