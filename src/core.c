@@ -25,6 +25,7 @@ typedef struct client {
     long long next_id;
     dalle_transfer *handing; /* being turned into a table; freed if that throws */
     int open;
+    int pollfd_given; /* someone may watch the descriptor: keep its wake timer */
 } client;
 
 /* ---- rules ---------------------------------------------------------------- */
@@ -214,9 +215,11 @@ static long seconds_to_ms(double seconds)
 }
 
 /* Keeps pollfd readable-on-time for loops that watch only the descriptor:
- * its wake timer stands at the earlier of our next timer and libcurl's. */
+ * its wake timer stands at the earlier of our next timer and libcurl's.
+ * Until pollfd() was asked for, nobody watches, and the syscalls are saved. */
 static int arm_wake(client *c)
 {
+    if (!c->pollfd_given) return 0;
     double ours = dalle_schedule_next(&c->schedule);
     double curls = dalle_transport_curl_due(&c->transport);
     double when = ours < 0 || (curls >= 0 && curls < ours) ? curls : ours;
@@ -451,6 +454,8 @@ static int l_step(lua_State *L)
 static int l_pollfd(lua_State *L)
 {
     client *c = check_client(L);
+    c->pollfd_given = 1;
+    if (arm_wake(c) != 0) return luaL_error(L, "could not arm the wake timer");
     lua_pushinteger(L, c->transport.epoll_fd);
     return 1;
 }
