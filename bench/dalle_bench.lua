@@ -5,7 +5,8 @@
 --   dalle_bench.lua throughput BASE_URL API_KEY JOBS CONCURRENCY
 --     CONCURRENCY coroutines each generate their share of JOBS; prints "completed JOBS".
 --   dalle_bench.lua pending BASE_URL API_KEY JOBS
---     submits JOBS, then awaits each in its own coroutine; prints VmRSS and VmHWM in KiB.
+--     submits JOBS, then awaits each in its own coroutine; prints VmRSS and VmHWM in KiB,
+--     and the CPU microseconds of one step(0) with nothing ready, and on an empty client.
 --   dalle_bench.lua idle BASE_URL API_KEY JOBS SECONDS STEP
 --     the same JOBS waiting, their next poll 60 s away; prints the CPU seconds spent
 --     driving them for SECONDS of wall time with step(STEP) calls.
@@ -121,10 +122,21 @@ local function status_kib(field)
   return assert(tonumber(text:match(field .. ":%s*(%d+) kB")), field .. " not in /proc/self/status")
 end
 
-local function pending(client, count)
+-- Microseconds of CPU per step(0) with nothing ready: a frame loop's cost.
+local function idle_step_us(client)
+  local calls = 20000
+  local start = os.clock()
+  for _ = 1, calls do client:step(0) end
+  return (os.clock() - start) / calls * 1e6
+end
+
+local function pending(client, count, base_url, api_key)
   submit_and_await(client, count)
-  print(string.format("pending %d vmrss_kib %d vmhwm_kib %d", count, status_kib("VmRSS"),
-    status_kib("VmHWM")))
+  local vmrss, vmhwm = status_kib("VmRSS"), status_kib("VmHWM")
+  local empty = new_client(base_url, api_key, IDLE_POLL_INTERVAL)
+  print(string.format("pending %d vmrss_kib %d vmhwm_kib %d step0_us %.2f empty_step0_us %.2f",
+    count, vmrss, vmhwm, idle_step_us(client), idle_step_us(empty)))
+  empty:close()
 end
 
 local function idle(client, count, seconds, step_seconds)
@@ -212,7 +224,7 @@ if mode == "throughput" then
   client:close()
 elseif mode == "pending" then
   local client = new_client(base_url, api_key, IDLE_POLL_INTERVAL)
-  pending(client, count_arg(4, "JOBS"))
+  pending(client, count_arg(4, "JOBS"), base_url, api_key)
   client:close()
 elseif mode == "idle" then
   local client = new_client(base_url, api_key, IDLE_POLL_INTERVAL)

@@ -278,7 +278,11 @@ echo
 echo "The curl CLI row runs $curl_jobs jobs: one process per request makes more pointless."
 echo
 echo "Pending jobs in memory ($pending_jobs submitted, each awaited in its own coroutine, next poll 60 s away):"
-awk '$2 == "pending" { printf "- %s: VmRSS %.1f MiB, VmHWM (peak) %.1f MiB\n", $1, $5 / 1024, $7 / 1024; next }
+awk '$2 == "pending" {
+        printf "- %s: VmRSS %.1f MiB, VmHWM (peak) %.1f MiB; step(0) with nothing ready: %.2f us" \
+            " (%.2f us on an empty client)\n", $1, $5 / 1024, $7 / 1024, $9, $11
+        next
+    }
     { print "- " $0 }' "$state/pending"
 echo
 echo "Waiting on $idle_jobs pending jobs for $idle_seconds s" \

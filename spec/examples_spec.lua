@@ -30,8 +30,20 @@ local EXAMPLES = {
 
 describe("examples", function()
   local mock
+  -- Every runnable example starts at once (they mostly wait on the mock);
+  -- each spec then reads its own output.
+  local outputs = {}
 
-  setup(function() mock = helper.start_mock { "--delay-ms", "300" } end)
+  setup(function()
+    mock = helper.start_mock { "--polls", "0", "--delay-ms", "300" }
+    local env = "AIRIGHT_API_KEY=test-key AIRIGHT_BASE_URL=" .. mock.url
+      .. " AIRIGHT_CALLBACK_URL=" .. mock.url .. "/_mock/callback"
+    for _, example in ipairs(EXAMPLES) do
+      if installed(example.needs) then
+        outputs[example.file] = helper.start_lua("examples/" .. example.file, env)
+      end
+    end
+  end)
   teardown(function() mock:stop() end)
 
   for _, example in ipairs(EXAMPLES) do
@@ -39,8 +51,7 @@ describe("examples", function()
       it(example.file .. " is skipped", function() pending(example.needs .. " is not installed") end)
     else
       it(example.file .. " makes its images and reports the loop's other work", function()
-        local out = helper.run_lua("examples/" .. example.file, "AIRIGHT_API_KEY=test-key"
-          .. " AIRIGHT_BASE_URL=" .. mock.url .. " AIRIGHT_CALLBACK_URL=" .. mock.url .. "/_mock/callback")
+        local out = outputs[example.file]()
         local lines = {}
         for line in out:gmatch("[^\n]+") do lines[#lines + 1] = line end
         local images = 0

@@ -139,16 +139,31 @@ function helper.capture(cmd)
   return read_all(cmd)
 end
 
+local function lua_command(script, env)
+  local preload = os.getenv("LD_PRELOAD")
+  return (env or "") .. " LUA_PATH=" .. sh_quote(package.path)
+    .. " LUA_CPATH=" .. sh_quote(package.cpath)
+    .. (preload and " LD_PRELOAD=" .. sh_quote(preload) or "")
+    .. " " .. helper.interpreter() .. " " .. script .. " 2>&1"
+end
+
 -- Runs a Lua script with the interpreter and paths of the specs (and a
 -- preloaded sanitizer runtime, since the child loads our core too); `script`
 -- is the script and its arguments, `env` goes before the command. Returns
 -- what it printed, stderr included.
 function helper.run_lua(script, env)
-  local preload = os.getenv("LD_PRELOAD")
-  return read_all((env or "") .. " LUA_PATH=" .. sh_quote(package.path)
-    .. " LUA_CPATH=" .. sh_quote(package.cpath)
-    .. (preload and " LD_PRELOAD=" .. sh_quote(preload) or "")
-    .. " " .. helper.interpreter() .. " " .. script .. " 2>&1")
+  return read_all(lua_command(script, env))
+end
+
+-- The same, started now and read later, so that several run side by side:
+-- returns a function that waits for the script and returns its output.
+function helper.start_lua(script, env)
+  local f = assert(io.popen(shell(lua_command(script, env)), "r"))
+  return function()
+    local out = f:read("*a")
+    f:close()
+    return out
+  end
 end
 
 -- The driver the README shows: step the client, resume the coroutines still

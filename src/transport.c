@@ -515,7 +515,7 @@ int dalle_transport_wake_at(dalle_transport *t, double when)
     if (when == t->wake_at) return 0;
     memset(&spec, 0, sizeof spec);
     if (when >= 0) {
-        /* An all-zero value would disarm: a due time fires one tick late. */
+        /* An all-zero it_value disarms; a time of exactly 0 must still fire. */
         spec.it_value.tv_sec = (time_t)when;
         spec.it_value.tv_nsec = (long)((when - (double)spec.it_value.tv_sec) * 1e9);
         if (spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0) spec.it_value.tv_nsec = 1;
