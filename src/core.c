@@ -214,17 +214,23 @@ static long seconds_to_ms(double seconds)
     return (long)ceil(seconds * 1000.0);
 }
 
+/* When the next timer is due (dalle_now() clock; < 0: none): ours or
+ * libcurl's, whichever comes first, or now when queued transfers can start. */
+static double next_due(const client *c)
+{
+    double ours = dalle_schedule_next(&c->schedule);
+    double curls = dalle_transport_curl_due(&c->transport);
+    if (dalle_transport_has_startable(&c->transport)) return dalle_now();
+    return ours < 0 || (curls >= 0 && curls < ours) ? curls : ours;
+}
+
 /* Keeps pollfd readable-on-time for loops that watch only the descriptor:
- * its wake timer stands at the earlier of our next timer and libcurl's.
- * Until pollfd() was asked for, nobody watches, and the syscalls are saved. */
+ * its wake timer stands at next_due(). Until pollfd() was asked for, nobody
+ * watches, and the syscalls are saved. */
 static int arm_wake(client *c)
 {
     if (!c->pollfd_given) return 0;
-    double ours = dalle_schedule_next(&c->schedule);
-    double curls = dalle_transport_curl_due(&c->transport);
-    double when = ours < 0 || (curls >= 0 && curls < ours) ? curls : ours;
-    if (dalle_transport_has_startable(&c->transport)) when = dalle_now();
-    return dalle_transport_wake_at(&c->transport, when);
+    return dalle_transport_wake_at(&c->transport, next_due(c));
 }
 
 /* request{url=, headers={...}, fields={{name, value}, ...}, file=, timeout=,
@@ -377,15 +383,10 @@ static void push_transfer_event(lua_State *L, dalle_transfer *tr)
 /* Seconds until the first timer (ours or libcurl's), or < 0 when none. */
 static double next_timer_in(const client *c)
 {
-    double ours = dalle_schedule_next(&c->schedule), curls = dalle_transport_due_in(&c->transport);
-    if (dalle_transport_has_startable(&c->transport)) return 0;
-    if (ours >= 0) {
-        ours -= dalle_now();
-        if (ours < 0) ours = 0;
-    }
-    if (ours < 0) return curls;
-    if (curls < 0) return ours;
-    return ours < curls ? ours : curls;
+    double due = next_due(c), left;
+    if (due < 0) return -1.0;
+    left = due - dalle_now();
+    return left > 0 ? left : 0;
 }
 
 static int wait_budget_ms(const client *c, double timeout)

@@ -496,7 +496,8 @@ int dalle_transport_cancel(dalle_transport *t, long long id)
     return 0;
 }
 
-double dalle_transport_due_in(const dalle_transport *t)
+/* Seconds until libcurl's timer, 0 when it is due, < 0 when it has none. */
+static double due_in(const dalle_transport *t)
 {
     double left;
     if (t->curl_due < 0) return -1.0;
@@ -546,7 +547,7 @@ static int on_curl_timer_if_due(dalle_transport *t)
 int dalle_transport_wait(dalle_transport *t, int timeout_ms, int bounded)
 {
     struct epoll_event events[TURN_LIMIT_BLOCKING];
-    double curl_left = dalle_transport_due_in(t);
+    double curl_left = due_in(t);
     int running, ready;
     t->turn_limit = bounded ? TURN_LIMIT_BOUNDED : TURN_LIMIT_BLOCKING;
     t->started_this_turn = 0;

@@ -121,8 +121,6 @@ int dalle_transport_cancel(dalle_transport *t, long long id);
 int dalle_transport_wait(dalle_transport *t, int timeout_ms, int bounded);
 /* 1 when queued transfers could start now (the next wait starts them). */
 int dalle_transport_has_startable(const dalle_transport *t);
-/* Seconds until libcurl's timer, 0 when it is due, < 0 when it has none. */
-double dalle_transport_due_in(const dalle_transport *t);
 /* When libcurl's timer fires (dalle_now() clock); < 0 when it has none. */
 double dalle_transport_curl_due(const dalle_transport *t);
 /* Makes epoll_fd readable at `when` (dalle_now() clock; < 0: never), so a

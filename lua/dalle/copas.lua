@@ -30,7 +30,6 @@ end
 -- copas closes the socket a thread last waited on when the thread ends.
 function Pending.close() end
 
-
 -- use(client) --> client: starts the driver thread; run copas as usual
 -- (copas.loop() or copas.step()).
 function M.use(client)
