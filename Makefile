@@ -16,8 +16,8 @@ CURL_FLAGS  := $(shell pkg-config --cflags libcurl 2>/dev/null)
 CURL_LIBS   := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 MHD_FLAGS   := $(shell pkg-config --cflags --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 
-CORE_SRC    := src/core.c src/rules.c src/transport.c src/schedule.c
-CORE_HDR    := src/compat.h src/rules.h src/transport.h src/schedule.h
+CORE_SRC    := src/core.c src/rules.c src/transport.c src/poller.c src/schedule.c
+CORE_HDR    := src/compat.h src/rules.h src/transport.h src/poller.h src/schedule.h
 MOCK_SRC    := $(wildcard src/mock/*.c) src/rules.c
 MOCK_HDR    := $(wildcard src/mock/*.h) src/rules.h
 
@@ -35,8 +35,8 @@ VALGRIND    := valgrind --quiet --error-exitcode=99 --leak-check=full \
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
 
-.PHONY: all cores deps test demo lint rock-check format clean check-asan check-valgrind fuzz \
-	bench bench-smoke
+.PHONY: all cores deps test demo lint rock-check format clean check-asan check-valgrind \
+	check-fallback fuzz bench bench-smoke
 
 all: $(CORE) $(MOCK)
 
@@ -81,6 +81,13 @@ check-asan: deps
 	@echo "check-asan: no reports"
 
 # The whole spec with the Lua process (and so the core) under valgrind.
+# The poll() fallback that systems without epoll build (src/poller.h), built
+# and run against the whole spec here, where epoll exists.
+check-fallback: deps
+	@$(MAKE) --no-print-directory all cores BUILD=build/fallback \
+		CFLAGS="$(CFLAGS) -DDALLE_POLL_FALLBACK" LUA=$(or $(LUA),$(DEFAULT_LUA))
+	@DALLE_BUILD=build/fallback scripts/run-specs.sh $(or $(LUA),$(DEFAULT_LUA))
+
 check-valgrind: deps
 	@$(MAKE) --no-print-directory all cores LUA=$(or $(LUA),$(DEFAULT_LUA))
 	@DALLE_INSTRUMENTED=valgrind DALLE_WRAP="$(VALGRIND)" \

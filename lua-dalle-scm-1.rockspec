@@ -34,7 +34,7 @@ build = {
     ["dalle.errors"] = "lua/dalle/errors.lua",
     ["dalle.response"] = "lua/dalle/response.lua",
     ["dalle.core"] = {
-      sources = { "src/core.c", "src/rules.c", "src/transport.c", "src/schedule.c" },
+      sources = { "src/core.c", "src/rules.c", "src/transport.c", "src/poller.c", "src/schedule.c" },
       defines = { "_POSIX_C_SOURCE=200809L", "_DEFAULT_SOURCE" },
       libraries = { "curl" },
       incdirs = { "$(CURL_INCDIR)" },

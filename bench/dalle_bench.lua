@@ -166,7 +166,7 @@ local lag_loops = {}
 function lag_loops.cqueues(client, count, record)
   local cqueues = require "cqueues"
   local cq = cqueues.new()
-  require("dalle.cqueues").use(client, cq)
+  assert(require("dalle.cqueues").use(client, cq))
   local started = 0
   for n = 1, count do
     cq:wrap(function()
@@ -183,7 +183,7 @@ end
 
 function lag_loops.luv(client, count, record)
   local uv = require "luv"
-  require("dalle.luv").use(client)
+  assert(require("dalle.luv").use(client))
   for n = 1, count do coroutine.wrap(generate_until_closed)(client, n) end
   local ticker = uv.new_timer()
   ticker:start(1, 1, function()

@@ -2,8 +2,10 @@
 # run.sh: the benchmark harness: builds what it needs, runs every client row against
 # a fresh dalle-mock and prints one markdown table plus the pending-memory and idle-CPU lines.
 
-# Usage: bench/run.sh [--jobs N] [--smoke]
-#   --jobs N  jobs per row (default 5000; the curl CLI row runs at most 100)
+# Usage: bench/run.sh [--jobs N] [--rounds N] [--smoke]
+#   --jobs N    jobs per row (default 5000; the curl CLI row runs at most 100)
+#   --rounds N  runs of baseline-c and lua-dalle each, interleaved (default 3);
+#               the table shows each one's median run
 #   --smoke   tiny runs (50 jobs, whatever --jobs says) that only prove every row
 #             still works end to end; a row that fails or cannot run (a missing
 #             package) fails the run
@@ -15,17 +17,23 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 
 usage() {
-    echo "usage: bench/run.sh [--jobs N] [--smoke]" >&2
+    echo "usage: bench/run.sh [--jobs N] [--rounds N] [--smoke]" >&2
     exit 2
 }
 
 jobs=5000
+rounds=3
 smoke=0
 while [ $# -gt 0 ]; do
     case $1 in
         --jobs)
             [ $# -ge 2 ] || usage
             jobs=$2
+            shift 2
+            ;;
+        --rounds)
+            [ $# -ge 2 ] || usage
+            rounds=$2
             shift 2
             ;;
         --smoke)
@@ -35,14 +43,17 @@ while [ $# -gt 0 ]; do
         *) usage ;;
     esac
 done
-case $jobs in
-    '' | *[!0-9]* | 0*) usage ;;
-esac
+for number in "$jobs" "$rounds"; do
+    case $number in
+        '' | *[!0-9]* | 0*) usage ;;
+    esac
+done
 
 high_concurrency=64
 api_key=bench-key
 if [ "$smoke" = 1 ]; then
     jobs=50
+    rounds=1
     curl_jobs=10
     pending_jobs=200
     idle_jobs=100
@@ -209,11 +220,17 @@ ${CC:-cc} $c_flags bench/run_child.c -o "$run_child"
 # shellcheck disable=SC2086
 ${CC:-cc} $c_flags $curl_cflags bench/baseline.c -o build/bench/baseline $curl_libs
 
+# The machine's speed drifts (it is shared); interleaved rounds expose
+# baseline-c and lua-dalle to the same drift, and the median drops outliers.
 for concurrency in 1 "$high_concurrency"; do
-    row baseline-c c "$concurrency" "$jobs" build/bench/baseline
-    for lua in lua5.4 luajit; do
-        row "lua-dalle ($lua)" "$lua" "$concurrency" "$jobs" env "LUA_PATH=$lua_path" \
-            "LUA_CPATH=$repo/build/$lua/?.so;;" "$lua" bench/dalle_bench.lua throughput
+    round=0
+    while [ "$round" -lt "$rounds" ]; do
+        round=$((round + 1))
+        row baseline-c c "$concurrency" "$jobs" build/bench/baseline
+        for lua in lua5.4 luajit; do
+            row "lua-dalle ($lua)" "$lua" "$concurrency" "$jobs" env "LUA_PATH=$lua_path" \
+                "LUA_CPATH=$repo/build/$lua/?.so;;" "$lua" bench/dalle_bench.lua throughput
+        done
     done
     if [ "$concurrency" = 1 ]; then
         row "python requests" requests 1 "$jobs" "$python" bench/python_peers.py requests
@@ -247,30 +264,50 @@ echo "Machine: $(nproc) CPUs ($cpu_model), $memory_gib GiB, ${os_name:-unknown O
     "$("$python" --version 2>&1)"
 echo
 
-# The ratio column compares CPU per job with baseline-c at the same concurrency.
+# A client that ran several rounds shows its median round (by CPU per job)
+# and the range; the ratio column compares medians with baseline-c's at the
+# same concurrency.
 awk -F'|' '
 {
-    label[NR] = $1; conc[NR] = $2; count[NR] = $3; outcome[NR] = $4
+    key = $1 "|" $2
+    if (!(key in runs)) { order[++keys] = key; label[key] = $1; conc[key] = $2; count[key] = $3 }
     split($4, f, " ")
-    if (f[1] == "ok") {
-        cpu[NR] = (f[3] + f[4]) * 1000 / $3
-        if ($1 == "baseline-c") base_cpu[$2] = cpu[NR]
-    }
+    if (f[1] != "ok") { failed[key] = $4; next }
+    n = ++runs[key]
+    cpu[key, n] = (f[3] + f[4]) * 1000 / $3
+    wall[key, n] = f[2]
+    rss[key, n] = f[5]
 }
 END {
-    print "| client | concurrency | jobs | jobs/s | CPU ms/job | peak RSS MiB | CPU/job vs baseline-c |"
-    print "|---|---:|---:|---:|---:|---:|---:|"
-    for (i = 1; i <= NR; i++) {
-        split(outcome[i], f, " ")
-        if (f[1] == "ok") {
-            ratio = (conc[i] in base_cpu) ? sprintf("%.2fx", cpu[i] / base_cpu[conc[i]]) : "n/a"
-            printf "| %s | %s | %s | %.0f | %.3f | %.1f | %s |\n", label[i], conc[i], count[i],
-                count[i] / f[2], cpu[i], f[5] / 1024, ratio
-        } else {
-            why = outcome[i]; sub(/^(missing|failed) /, "", why)
-            printf "| %s | %s | %s | %s | | | |\n", label[i], conc[i], count[i],
+    for (k = 1; k <= keys; k++) {
+        key = order[k]
+        n = runs[key]
+        if (key in failed || n == 0) continue
+        for (i = 1; i <= n; i++) rank[i] = i
+        for (i = 2; i <= n; i++)
+            for (j = i; j > 1 && cpu[key, rank[j]] < cpu[key, rank[j - 1]]; j--) {
+                t = rank[j]; rank[j] = rank[j - 1]; rank[j - 1] = t
+            }
+        median[key] = rank[int((n + 1) / 2)]
+        low[key] = cpu[key, rank[1]]; high[key] = cpu[key, rank[n]]
+        if (label[key] == "baseline-c") base_cpu[conc[key]] = cpu[key, median[key]]
+    }
+    print "| client | concurrency | jobs | jobs/s | CPU ms/job | peak RSS MiB | CPU/job vs baseline-c | rounds (CPU ms/job range) |"
+    print "|---|---:|---:|---:|---:|---:|---:|---|"
+    for (k = 1; k <= keys; k++) {
+        key = order[k]
+        if (key in failed || runs[key] == 0) {
+            why = failed[key]; split(why, f, " "); sub(/^(missing|failed) /, "", why)
+            printf "| %s | %s | %s | %s | | | | |\n", label[key], conc[key], count[key],
                 (f[1] == "missing" ? "not installed (" why ")" : "FAILED: " why)
+            continue
         }
+        m = median[key]
+        c = cpu[key, m]
+        ratio = (conc[key] in base_cpu) ? sprintf("%.2fx", c / base_cpu[conc[key]]) : "n/a"
+        spread = runs[key] > 1 ? sprintf("%d (%.3f-%.3f)", runs[key], low[key], high[key]) : "1"
+        printf "| %s | %s | %s | %.0f | %.3f | %.1f | %s | %s |\n", label[key], conc[key],
+            count[key], count[key] / wall[key, m], c, rss[key, m] / 1024, ratio, spread
     }
 }' "$state/rows"
 

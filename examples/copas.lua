@@ -7,7 +7,7 @@ local socket = require "socket"
 local dalle = require "dalle"
 
 local client = assert(dalle.new { callback = os.getenv("AIRIGHT_CALLBACK_URL") })
-require("dalle.copas").use(client)
+assert(require("dalle.copas").use(client))
 
 -- The loop's other work: an echo service on a free loopback port.
 local server = assert(socket.bind("127.0.0.1", 0))

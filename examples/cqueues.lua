@@ -6,7 +6,7 @@ local dalle = require "dalle"
 
 local cq = cqueues.new()
 local client = assert(dalle.new { callback = os.getenv("AIRIGHT_CALLBACK_URL") })
-require("dalle.cqueues").use(client, cq)
+assert(require("dalle.cqueues").use(client, cq))
 
 local pending = 3
 for i, prompt in ipairs { "a red kite", "a blue whale", "a green comet" } do

@@ -4,7 +4,7 @@ local uv = require "luv"
 local dalle = require "dalle"
 
 local client = assert(dalle.new { callback = os.getenv("AIRIGHT_CALLBACK_URL") })
-require("dalle.luv").use(client)
+assert(require("dalle.luv").use(client))
 
 local ticks, pending = 0, 3
 local ticker = uv.new_timer()

@@ -3,6 +3,7 @@
 -- timers, a socket ping-pong) keeps running, proving the loop never stalled
 -- on our waits. Skipped where the loop's package is not installed.
 local helper = require "helper"
+local dalle = require "dalle"
 
 local JOBS = 200
 -- In flight while the 1 ms ticker measures its lag (fewer under valgrind).
@@ -44,6 +45,23 @@ describe("event loops", function()
   teardown(function() mock:stop() end)
   before_each(function() mock:reset() end)
 
+  if not dalle.HAS_POLLFD then
+    -- The poll() fallback: every adapter refuses at once, and says why.
+    for _, loop in ipairs { "cqueues", "luv", "copas" } do
+      it("dalle." .. loop .. ".use returns an unsupported error without pollfd", function()
+        local module = loaded(loop)
+        if not module then return pending(loop .. " is not installed for this Lua") end
+        local client = mock:client()
+        local extra = loop == "cqueues" and module.new() or nil
+        local used, err = require("dalle." .. loop).use(client, extra)
+        assert.is_nil(used)
+        assert.equals("unsupported", err.kind)
+        client:close()
+      end)
+    end
+    return
+  end
+
   describe("cqueues", function()
     local cqueues = loaded("cqueues")
     if not cqueues then
@@ -66,7 +84,7 @@ describe("event loops", function()
     local function jobs_next_to_ticker(count, tick)
       local cq = cqueues.new()
       local client = mock:client()
-      require("dalle.cqueues").use(client, cq)
+      assert(require("dalle.cqueues").use(client, cq))
       local results, lags, done, started = {}, {}, 0, 0
       cq:wrap(function()
         local last = now()
@@ -109,7 +127,7 @@ describe("event loops", function()
       mock:config { polls = 1000 }
       local cq = cqueues.new()
       local client = mock:client { poll_interval = 10, max_poll_interval = 10 }
-      require("dalle.cqueues").use(client, cq)
+      assert(require("dalle.cqueues").use(client, cq))
       local job = assert(client:submit { prompt = "cancel me" })
       local err
       cq:wrap(function()
@@ -129,7 +147,7 @@ describe("event loops", function()
     it("runs wait_all inside a cqueues coroutine", function()
       local cq = cqueues.new()
       local client = mock:client()
-      require("dalle.cqueues").use(client, cq)
+      assert(require("dalle.cqueues").use(client, cq))
       local outcomes
       cq:wrap(function()
         local jobs = {}
@@ -154,7 +172,7 @@ describe("event loops", function()
     -- (from the first tick: the jobs all started before the loop ran).
     local function jobs_next_to_ticker(count, tick_ms)
       local client = mock:client()
-      require("dalle.luv").use(client)
+      assert(require("dalle.luv").use(client))
       local results, lags, done, last = {}, {}, 0, nil
       local ticker, watchdog = uv.new_timer(), uv.new_timer()
       local function finish()
@@ -196,7 +214,7 @@ describe("event loops", function()
     it("wakes a waiting coroutine at once when its job is canceled", function()
       mock:config { polls = 1000 }
       local client = mock:client { poll_interval = 10, max_poll_interval = 10 }
-      require("dalle.luv").use(client)
+      assert(require("dalle.luv").use(client))
       local job = assert(client:submit { prompt = "cancel me" })
       local err
       local canceler, watchdog = uv.new_timer(), uv.new_timer()
@@ -265,7 +283,7 @@ describe("event loops", function()
 
     it("runs " .. JOBS .. " jobs while the loop keeps serving other sockets", function()
       local client = mock:client()
-      require("dalle.copas").use(client)
+      assert(require("dalle.copas").use(client))
       local results, done = {}, 0
       local pings = pinger(function() return done == JOBS end)
       for i = 1, JOBS do
@@ -287,7 +305,7 @@ describe("event loops", function()
 
     it("wakes for poll timers with no socket activity (pollfd carries the timers)", function()
       local client = mock:client { poll_interval = 0.3, max_poll_interval = 0.3 }
-      require("dalle.copas").use(client)
+      assert(require("dalle.copas").use(client))
       local result, err
       copas.addthread(function()
         result, err = client:generate { prompt = "copas timers", timeout = 10 }
@@ -301,7 +319,7 @@ describe("event loops", function()
     it("wakes a waiting thread at once when its job is canceled", function()
       mock:config { polls = 1000 }
       local client = mock:client { poll_interval = 10, max_poll_interval = 10 }
-      require("dalle.copas").use(client)
+      assert(require("dalle.copas").use(client))
       local job = assert(client:submit { prompt = "cancel me" })
       local err
       copas.addthread(function()
@@ -317,7 +335,7 @@ describe("event loops", function()
 
     it("resumes a waiting thread with a closed error when the client closes", function()
       local client = mock:client()
-      require("dalle.copas").use(client)
+      assert(require("dalle.copas").use(client))
       local job = assert(client:submit { prompt = "copas close" })
       local result, err
       copas.addthread(function() result, err = job:wait { timeout = 10 } end)

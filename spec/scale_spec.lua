@@ -2,6 +2,7 @@
 -- protocol (pollfd, events, timeout) a host event loop watches.
 local helper = require "helper"
 local core = require "dalle.core"
+local dalle = require "dalle"
 
 describe("scale", function()
   local mock, client
@@ -31,6 +32,24 @@ describe("scale", function()
     -- than its 0.6 s timeout, and still succeeded.
     assert.is_true(core.now() - start >= 1.2)
   end)
+
+  if not dalle.HAS_POLLFD then
+    it("says pollfd is unsupported without epoll, and still steps on timeout()", function()
+      client = mock:client()
+      local fd, err = client:pollfd()
+      assert.is_nil(fd)
+      assert.equals("unsupported", err.kind)
+      assert.matches("step%(%)", err.message)
+      assert.equals("r", client:events())
+      local job = assert(client:submit { prompt = "x" })
+      local co = coroutine.create(function() return job:wait { timeout = 10 } end)
+      assert.is_true(coroutine.resume(co))
+      assert.is_number(client:timeout())
+      local results = drive { co }
+      assert.is_table(results[1][1])
+    end)
+    return
+  end
 
   it("is pollable: a steady pollfd, events 'r', and timeout() for the next timer", function()
     client = mock:client()

@@ -168,33 +168,12 @@ static void close_client(client *c)
     dalle_schedule_free(&c->schedule);
 }
 
-/* new([max_transfers]) -> client | nil, message */
-static int l_new(lua_State *L)
-{
-    lua_Integer max_transfers = luaL_optinteger(L, 1, DALLE_DEFAULT_MAX_TRANSFERS);
-    client *c;
-    luaL_argcheck(L, max_transfers >= 1 && max_transfers <= DALLE_MAX_TRANSFERS_LIMIT, 1,
-                  "max_transfers out of range");
-    c = dalle_newuserdata(L, sizeof *c);
-    memset(c, 0, sizeof *c);
-    luaL_setmetatable(L, CLIENT_MT);
-    if (dalle_transport_init(&c->transport, (size_t)max_transfers) != 0) {
-        dalle_transport_free(&c->transport);
-        lua_pushnil(L);
-        lua_pushstring(L, "libcurl or epoll could not be initialised");
-        return 2;
-    }
-    dalle_schedule_init(&c->schedule);
-    c->open = 1;
-    return 1;
-}
-
 static const char *opt_string(lua_State *L, int table, const char *key)
 {
     const char *value;
     lua_getfield(L, table, key);
     value = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-    lua_pop(L, 1); /* the string stays alive in the request table */
+    lua_pop(L, 1); /* the string stays alive in the argument table */
     return value;
 }
 
@@ -212,6 +191,41 @@ static long seconds_to_ms(double seconds)
     if (!(seconds > 0)) return 0;
     if (seconds > 86400.0 * 365) return 86400L * 365 * 1000;
     return (long)ceil(seconds * 1000.0);
+}
+
+/* new{max_transfers=, connect_timeout=, low_speed_time=, user_agent=,
+ *     ca_file=, ca_path=} -> client | nil, message: what every request of
+ * the client shares. */
+static int l_new(lua_State *L)
+{
+    dalle_settings settings;
+    lua_Integer max_transfers;
+    client *c;
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_getfield(L, 1, "max_transfers");
+    max_transfers = luaL_optinteger(L, -1, DALLE_DEFAULT_MAX_TRANSFERS);
+    lua_pop(L, 1);
+    luaL_argcheck(L, max_transfers >= 1 && max_transfers <= DALLE_MAX_TRANSFERS_LIMIT, 1,
+                  "max_transfers out of range");
+    memset(&settings, 0, sizeof settings);
+    settings.max_transfers = (size_t)max_transfers;
+    settings.connect_timeout_ms = seconds_to_ms(opt_number(L, 1, "connect_timeout"));
+    settings.low_speed_time_s = (long)ceil(opt_number(L, 1, "low_speed_time"));
+    settings.user_agent = opt_string(L, 1, "user_agent");
+    settings.ca_file = opt_string(L, 1, "ca_file");
+    settings.ca_path = opt_string(L, 1, "ca_path");
+    c = dalle_newuserdata(L, sizeof *c);
+    memset(c, 0, sizeof *c);
+    luaL_setmetatable(L, CLIENT_MT);
+    if (dalle_transport_init(&c->transport, &settings) != 0) {
+        dalle_transport_free(&c->transport);
+        lua_pushnil(L);
+        lua_pushstring(L, "libcurl or epoll could not be initialised");
+        return 2;
+    }
+    dalle_schedule_init(&c->schedule);
+    c->open = 1;
+    return 1;
 }
 
 /* When the next timer is due (dalle_now() clock; < 0: none): ours or
@@ -233,9 +247,9 @@ static int arm_wake(client *c)
     return dalle_transport_wake_at(&c->transport, next_due(c));
 }
 
-/* request{url=, headers={...}, fields={{name, value}, ...}, file=, timeout=,
- *         connect_timeout=, low_speed_time=, max_body=, user_agent=,
- *         ca_file=, ca_path=} -> id | nil, message */
+/* request({url=, headers={...}, fields={{name, value}, ...}, file=,
+ *          max_body=}, timeout) -> id, queued | nil, message: queued means
+ * it waits for a free transfer slot, and its timeout has not started. */
 static int l_request(lua_State *L)
 {
     client *c = check_client(L);
@@ -250,12 +264,7 @@ static int l_request(lua_State *L)
     req.url = opt_string(L, 2, "url");
     luaL_argcheck(L, req.url != NULL, 2, "url is required");
     req.file_path = opt_string(L, 2, "file");
-    req.user_agent = opt_string(L, 2, "user_agent");
-    req.ca_file = opt_string(L, 2, "ca_file");
-    req.ca_path = opt_string(L, 2, "ca_path");
-    req.timeout_ms = seconds_to_ms(opt_number(L, 2, "timeout"));
-    req.connect_timeout_ms = seconds_to_ms(opt_number(L, 2, "connect_timeout"));
-    req.low_speed_time_s = (long)ceil(opt_number(L, 2, "low_speed_time"));
+    req.timeout_ms = seconds_to_ms((double)luaL_checknumber(L, 3));
     req.max_body = (size_t)opt_number(L, 2, "max_body");
 
     lua_getfield(L, 2, "headers");
@@ -298,7 +307,8 @@ static int l_request(lua_State *L)
     }
     arm_wake(c);
     lua_pushinteger(L, (lua_Integer)id);
-    return 1;
+    lua_pushboolean(L, c->transport.queue_tail && c->transport.queue_tail->id == id);
+    return 2;
 }
 
 /* timer(seconds) -> id: an event with this id comes out of step() then. */
@@ -451,13 +461,21 @@ static int l_step(lua_State *L)
     return 2;
 }
 
-/* pollfd() -> fd: readable whenever a transfer needs attention. */
+/* pollfd() -> fd | nil, message: readable whenever a transfer needs
+ * attention or a timer is due; nil where the system has no such descriptor. */
 static int l_pollfd(lua_State *L)
 {
     client *c = check_client(L);
+    int fd = dalle_transport_fd(&c->transport);
+    if (fd < 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, "this system has no epoll, so a client has no pollfd; drive it with "
+                          "step(), at the latest after timeout() seconds");
+        return 2;
+    }
     c->pollfd_given = 1;
     if (arm_wake(c) != 0) return luaL_error(L, "could not arm the wake timer");
-    lua_pushinteger(L, c->transport.epoll_fd);
+    lua_pushinteger(L, fd);
     return 1;
 }
 
@@ -524,5 +542,7 @@ int luaopen_dalle_core(lua_State *L)
     luaL_newlib(L, module_functions);
     lua_pushliteral(L, LIBCURL_VERSION);
     lua_setfield(L, -2, "curl_version");
+    lua_pushboolean(L, DALLE_POLLER_EPOLL);
+    lua_setfield(L, -2, "has_pollfd");
     return 1;
 }

@@ -11,9 +11,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <stdint.h>
-#include <sys/epoll.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #define BODY_INITIAL_CAPACITY 1024
@@ -32,24 +29,22 @@
 
 static int global_refs;
 
+/* libcurl's per-socket pointer marks a socket the poller already watches,
+ * so each change is one update (one epoll_ctl on Linux) and none fails. */
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     dalle_transport *t = userp;
-    struct epoll_event ev;
+    int flags = 0;
     (void)easy;
-    (void)socketp;
     if (what == CURL_POLL_REMOVE) {
-        /* libcurl may have closed the socket already, which removed it. */
-        epoll_ctl(t->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+        if (socketp) dalle_poller_forget(&t->poller, fd);
         return 0;
     }
-    memset(&ev, 0, sizeof ev);
-    ev.data.fd = fd;
-    if (what & CURL_POLL_IN) ev.events |= EPOLLIN;
-    if (what & CURL_POLL_OUT) ev.events |= EPOLLOUT;
-    if (epoll_ctl(t->epoll_fd, EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT)
-        return epoll_ctl(t->epoll_fd, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : -1;
-    return 0;
+    if (what & CURL_POLL_IN) flags |= DALLE_POLL_IN;
+    if (what & CURL_POLL_OUT) flags |= DALLE_POLL_OUT;
+    if (dalle_poller_watch(&t->poller, fd, flags, socketp != NULL) != 0) return -1;
+    if (socketp) return 0;
+    return curl_multi_assign(t->multi, fd, (void *)t) == CURLM_OK ? 0 : -1;
 }
 
 static int on_timer(CURLM *multi, long timeout_ms, void *userp)
@@ -60,32 +55,36 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
-static int watch_wake_fd(dalle_transport *t)
+static char *copy_setting(const char *value, int *failed)
 {
-    struct epoll_event ev;
-    memset(&ev, 0, sizeof ev);
-    ev.events = EPOLLIN;
-    ev.data.fd = t->wake_fd;
-    return epoll_ctl(t->epoll_fd, EPOLL_CTL_ADD, t->wake_fd, &ev);
+    char *copy;
+    if (!value) return NULL;
+    copy = strdup(value);
+    if (!copy) *failed = 1;
+    return copy;
 }
 
-int dalle_transport_init(dalle_transport *t, size_t max_transfers)
+int dalle_transport_init(dalle_transport *t, const dalle_settings *settings)
 {
+    int copy_failed = 0, poller_failed;
     memset(t, 0, sizeof *t);
-    t->epoll_fd = -1;
-    t->wake_fd = -1;
+    /* First, so that free() finds the poller's descriptors set, whatever fails. */
+    poller_failed = dalle_poller_init(&t->poller) != 0;
     t->turn_limit = TURN_LIMIT_BOUNDED;
-    t->wake_at = -1.0;
     t->curl_due = -1.0;
-    t->max_transfers = max_transfers ? max_transfers : DALLE_DEFAULT_MAX_TRANSFERS;
+    t->max_transfers =
+        settings->max_transfers ? settings->max_transfers : DALLE_DEFAULT_MAX_TRANSFERS;
+    t->connect_timeout_ms = settings->connect_timeout_ms;
+    t->low_speed_time_s = settings->low_speed_time_s;
+    t->user_agent = copy_setting(settings->user_agent, &copy_failed);
+    t->ca_file = copy_setting(settings->ca_file, &copy_failed);
+    t->ca_path = copy_setting(settings->ca_path, &copy_failed);
     if (global_refs == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return -1;
     global_refs++;
     t->holds_curl_global = 1;
-    t->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-    t->wake_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     t->multi = curl_multi_init();
     t->pool = calloc(t->max_transfers, sizeof *t->pool);
-    if (t->epoll_fd < 0 || t->wake_fd < 0 || watch_wake_fd(t) != 0 || !t->multi || !t->pool ||
+    if (copy_failed || poller_failed || !t->multi || !t->pool ||
         curl_multi_setopt(t->multi, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
         curl_multi_setopt(t->multi, CURLMOPT_SOCKETDATA, (void *)t) != CURLM_OK ||
         curl_multi_setopt(t->multi, CURLMOPT_TIMERFUNCTION, on_timer) != CURLM_OK ||
@@ -107,15 +106,18 @@ static void discard_file(dalle_transfer *tr, const char *problem)
     if (!tr->file_problem) tr->file_problem = problem;
 }
 
-/* The easy handle goes back to the pool (reset, so nothing of this request
- * carries over), the rest is freed. */
+/* The easy handle goes back to the pool, the rest is freed. The handle keeps
+ * the client's shared settings; configure() sets every per-request option
+ * again, and nothing left on it points at this transfer's memory. */
 void dalle_transport_release(dalle_transport *t, dalle_transfer *tr)
 {
     if (!tr) return;
     if (tr->file) discard_file(tr, NULL);
     if (tr->easy) {
-        if (t->pool && t->pool_count < t->max_transfers) {
-            curl_easy_reset(tr->easy);
+        if (t->pool && t->pool_count < t->max_transfers &&
+            curl_easy_setopt(tr->easy, CURLOPT_HTTPHEADER, NULL) == CURLE_OK &&
+            curl_easy_setopt(tr->easy, CURLOPT_ERRORBUFFER, NULL) == CURLE_OK &&
+            curl_easy_setopt(tr->easy, CURLOPT_PRIVATE, NULL) == CURLE_OK) {
             t->pool[t->pool_count++] = tr->easy;
         } else {
             curl_easy_cleanup(tr->easy);
@@ -127,11 +129,6 @@ void dalle_transport_release(dalle_transport *t, dalle_transfer *tr)
     free(tr->file_path);
     free(tr->temp_path);
     free(tr);
-}
-
-static CURL *take_easy(dalle_transport *t)
-{
-    return t->pool_count ? t->pool[--t->pool_count] : curl_easy_init();
 }
 
 static void unlink_running(dalle_transport *t, dalle_transfer *tr)
@@ -169,14 +166,15 @@ void dalle_transport_free(dalle_transport *t)
         curl_easy_cleanup(t->pool[--t->pool_count]);
     free(t->pool);
     t->pool = NULL;
+    free(t->user_agent);
+    free(t->ca_file);
+    free(t->ca_path);
+    t->user_agent = t->ca_file = t->ca_path = NULL;
     if (t->multi) curl_multi_cleanup(t->multi);
     t->multi = NULL;
     if (t->holds_curl_global && --global_refs == 0) curl_global_cleanup();
     t->holds_curl_global = 0;
-    if (t->epoll_fd >= 0) close(t->epoll_fd);
-    t->epoll_fd = -1;
-    if (t->wake_fd >= 0) close(t->wake_fd);
-    t->wake_fd = -1;
+    dalle_poller_free(&t->poller);
 }
 
 static int is_success(long status)
@@ -325,6 +323,48 @@ static int open_download(dalle_transfer *tr, const char *path, char *error, size
     return 0;
 }
 
+/* The options every request of the client shares, set once per handle. */
+static int configure_shared(const dalle_transport *t, CURL *e)
+{
+    CURLcode rc = CURLE_OK;
+#define SET(option, value)                                                                         \
+    if (rc == CURLE_OK) rc = curl_easy_setopt(e, option, value)
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_WRITEFUNCTION, on_body);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_ACCEPT_ENCODING, "");
+    /* Over HTTP/2 a request waits for a connection still being set up rather
+     * than open one of its own, so concurrent polls share one connection.
+     * Submits always open a fresh one (see configure). */
+    SET(CURLOPT_PIPEWAIT, 1L);
+    SET(CURLOPT_CONNECTTIMEOUT_MS, t->connect_timeout_ms > 0 ? t->connect_timeout_ms : 0L);
+    if (t->low_speed_time_s > 0) {
+        SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
+        SET(CURLOPT_LOW_SPEED_TIME, t->low_speed_time_s);
+    }
+    if (t->user_agent) SET(CURLOPT_USERAGENT, t->user_agent);
+    if (t->ca_file) SET(CURLOPT_CAINFO, t->ca_file);
+    if (t->ca_path) SET(CURLOPT_CAPATH, t->ca_path);
+    /* Only downloads follow redirects (see configure); these bound them. */
+    SET(CURLOPT_MAXREDIRS, (long)MAX_REDIRECTS);
+    SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#undef SET
+    return rc == CURLE_OK ? 0 : -1;
+}
+
+static CURL *take_easy(dalle_transport *t)
+{
+    CURL *e;
+    if (t->pool_count) return t->pool[--t->pool_count];
+    e = curl_easy_init();
+    if (e && configure_shared(t, e) != 0) {
+        curl_easy_cleanup(e);
+        e = NULL;
+    }
+    return e;
+}
+
 static int build_form(dalle_transfer *tr, const dalle_request *req)
 {
     tr->mime = curl_mime_init(tr->easy);
@@ -339,56 +379,44 @@ static int build_form(dalle_transfer *tr, const dalle_request *req)
     struct curl_slist *more = curl_slist_append(tr->headers, "Expect:");
     if (!more) return -1;
     tr->headers = more;
-    return curl_easy_setopt(tr->easy, CURLOPT_MIMEPOST, tr->mime) == CURLE_OK ? 0 : -1;
+    return 0;
 }
 
+/* Every option that differs between requests, set on every request, so a
+ * pooled handle carries nothing over from its last one. */
 static int configure(dalle_transfer *tr, const dalle_request *req)
 {
     CURL *e = tr->easy;
     CURLcode rc = CURLE_OK;
-#define SET(option, value)                                                                         \
-    if (rc == CURLE_OK) rc = curl_easy_setopt(e, option, value)
-    SET(CURLOPT_URL, req->url);
-    SET(CURLOPT_PROTOCOLS_STR, "http,https");
-    SET(CURLOPT_NOSIGNAL, 1L);
-    SET(CURLOPT_PRIVATE, (void *)tr);
-    SET(CURLOPT_ERRORBUFFER, tr->error);
-    SET(CURLOPT_WRITEFUNCTION, on_body);
-    SET(CURLOPT_WRITEDATA, (void *)tr);
-    SET(CURLOPT_HEADERFUNCTION, on_header);
-    SET(CURLOPT_HEADERDATA, (void *)tr);
-    SET(CURLOPT_ACCEPT_ENCODING, "");
-    SET(CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : 0L);
-    SET(CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms > 0 ? req->connect_timeout_ms : 0L);
-    if (req->low_speed_time_s > 0) {
-        SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
-        SET(CURLOPT_LOW_SPEED_TIME, req->low_speed_time_s);
-    }
-    if (req->user_agent) SET(CURLOPT_USERAGENT, req->user_agent);
-    if (req->ca_file) SET(CURLOPT_CAINFO, req->ca_file);
-    if (req->ca_path) SET(CURLOPT_CAPATH, req->ca_path);
-    if (req->file_path) {
-        /* Images may sit behind a CDN redirect; API calls never follow one. */
-        SET(CURLOPT_FOLLOWLOCATION, 1L);
-        SET(CURLOPT_MAXREDIRS, (long)MAX_REDIRECTS);
-        SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    }
-#undef SET
-    if (rc != CURLE_OK) return -1;
     for (size_t i = 0; i < req->header_count; i++) {
         struct curl_slist *more = curl_slist_append(tr->headers, req->headers[i]);
         if (!more) return -1;
         tr->headers = more;
     }
+    if (req->field_count && build_form(tr, req) != 0) return -1;
+#define SET(option, value)                                                                         \
+    if (rc == CURLE_OK) rc = curl_easy_setopt(e, option, value)
+    SET(CURLOPT_URL, req->url);
+    SET(CURLOPT_PRIVATE, (void *)tr);
+    SET(CURLOPT_ERRORBUFFER, tr->error);
+    SET(CURLOPT_WRITEDATA, (void *)tr);
+    SET(CURLOPT_HEADERDATA, (void *)tr);
+    SET(CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : 0L);
+    SET(CURLOPT_HTTPHEADER, tr->headers);
+    /* Images may sit behind a CDN redirect; API calls never follow one. */
+    SET(CURLOPT_FOLLOWLOCATION, req->file_path ? 1L : 0L);
     if (req->field_count) {
-        if (build_form(tr, req) != 0) return -1;
+        SET(CURLOPT_MIMEPOST, tr->mime);
         /* libcurl silently sends a request again when a reused keep-alive
          * connection turns out to be dead; for a submit that could charge
          * twice, so a submit never rides on a reused connection. */
-        if (curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L) != CURLE_OK) return -1;
+        SET(CURLOPT_FRESH_CONNECT, 1L);
+    } else {
+        SET(CURLOPT_HTTPGET, 1L);
+        SET(CURLOPT_FRESH_CONNECT, 0L);
     }
-    if (tr->headers && curl_easy_setopt(e, CURLOPT_HTTPHEADER, tr->headers) != CURLE_OK) return -1;
-    return 0;
+#undef SET
+    return rc == CURLE_OK ? 0 : -1;
 }
 
 static int add_running(dalle_transport *t, dalle_transfer *tr)
@@ -512,26 +540,12 @@ double dalle_transport_curl_due(const dalle_transport *t)
 
 int dalle_transport_wake_at(dalle_transport *t, double when)
 {
-    struct itimerspec spec;
-    if (when == t->wake_at) return 0;
-    memset(&spec, 0, sizeof spec);
-    if (when >= 0) {
-        /* An all-zero it_value disarms; a time of exactly 0 must still fire. */
-        spec.it_value.tv_sec = (time_t)when;
-        spec.it_value.tv_nsec = (long)((when - (double)spec.it_value.tv_sec) * 1e9);
-        if (spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0) spec.it_value.tv_nsec = 1;
-    }
-    if (timerfd_settime(t->wake_fd, TFD_TIMER_ABSTIME, &spec, NULL) != 0) return -1;
-    t->wake_at = when;
-    return 0;
+    return dalle_poller_wake_at(&t->poller, when);
 }
 
-/* Drains wake_fd; the next wake_at() arms it again. */
-static void consume_wake(dalle_transport *t)
+int dalle_transport_fd(const dalle_transport *t)
 {
-    uint64_t expirations;
-    if (read(t->wake_fd, &expirations, sizeof expirations) < 0) return;
-    t->wake_at = -1.0;
+    return dalle_poller_fd(&t->poller);
 }
 
 static int on_curl_timer_if_due(dalle_transport *t)
@@ -546,31 +560,23 @@ static int on_curl_timer_if_due(dalle_transport *t)
 
 int dalle_transport_wait(dalle_transport *t, int timeout_ms, int bounded)
 {
-    struct epoll_event events[TURN_LIMIT_BLOCKING];
+    dalle_ready ready[TURN_LIMIT_BLOCKING];
     double curl_left = due_in(t);
-    int running, ready;
+    int running, count;
     t->turn_limit = bounded ? TURN_LIMIT_BOUNDED : TURN_LIMIT_BLOCKING;
     t->started_this_turn = 0;
     start_queued(t);
     if (curl_left >= 0 && curl_left * 1000.0 < timeout_ms)
         timeout_ms = (int)ceil(curl_left * 1000.0);
     if (timeout_ms < 0 || dalle_transport_has_startable(t)) timeout_ms = 0;
-    ready = epoll_wait(t->epoll_fd, events, (int)t->turn_limit, timeout_ms);
-    if (ready < 0) {
-        if (errno != EINTR) return -1;
-        ready = 0;
-    }
-    for (int i = 0; i < ready; i++) {
+    count = dalle_poller_wait(&t->poller, ready, (int)t->turn_limit, timeout_ms);
+    if (count < 0) return -1;
+    for (int i = 0; i < count; i++) {
         int flags = 0;
-        if (events[i].data.fd == t->wake_fd) {
-            consume_wake(t);
-            continue;
-        }
-        if (events[i].events & EPOLLIN) flags |= CURL_CSELECT_IN;
-        if (events[i].events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
-        if (events[i].events & (EPOLLERR | EPOLLHUP)) flags |= CURL_CSELECT_ERR;
-        if (curl_multi_socket_action(t->multi, events[i].data.fd, flags, &running) != CURLM_OK)
-            return -1;
+        if (ready[i].flags & DALLE_POLL_IN) flags |= CURL_CSELECT_IN;
+        if (ready[i].flags & DALLE_POLL_OUT) flags |= CURL_CSELECT_OUT;
+        if (ready[i].flags & DALLE_POLL_ERR) flags |= CURL_CSELECT_ERR;
+        if (curl_multi_socket_action(t->multi, ready[i].fd, flags, &running) != CURLM_OK) return -1;
     }
     return on_curl_timer_if_due(t);
 }

@@ -4,6 +4,8 @@
 #ifndef DALLE_TRANSPORT_H
 #define DALLE_TRANSPORT_H
 
+#include "poller.h"
+
 #include <curl/curl.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -31,13 +33,19 @@ typedef struct dalle_request {
     size_t field_count;
     const char *file_path; /* a download: the body is written here */
     long timeout_ms;
+    size_t max_body;
+} dalle_request;
+
+/* What every request of a client shares. Set once on each easy handle the
+ * transport creates; strings are copied. */
+typedef struct dalle_settings {
+    size_t max_transfers; /* 0: DALLE_DEFAULT_MAX_TRANSFERS */
     long connect_timeout_ms;
     long low_speed_time_s; /* abort when under 1 byte/s for this long; 0: off */
-    size_t max_body;
     const char *user_agent;
     const char *ca_file;
     const char *ca_path;
-} dalle_request;
+} dalle_settings;
 
 typedef enum dalle_file_state {
     DALLE_FILE_NONE,     /* not a download */
@@ -85,9 +93,7 @@ typedef struct dalle_transfer {
 
 typedef struct dalle_transport {
     CURLM *multi;
-    int epoll_fd;            /* every socket libcurl wants watched, and wake_fd */
-    int wake_fd;             /* a timerfd in epoll_fd: readable when a timer is due */
-    double wake_at;          /* when wake_fd fires; < 0: disarmed */
+    dalle_poller poller;     /* every socket libcurl wants watched */
     double curl_due;         /* when libcurl's own timer fires; < 0: none */
     dalle_transfer *running; /* transfers in the multi handle */
     size_t running_count;
@@ -98,13 +104,18 @@ typedef struct dalle_transport {
     size_t max_transfers;
     size_t turn_limit;        /* socket events and starts per wait (see transport.c) */
     size_t started_this_turn; /* handed to libcurl since the last wait began */
-    CURL **pool;              /* reset easy handles kept for reuse */
+    CURL **pool;              /* idle easy handles, their shared settings already set */
     size_t pool_count;
+    long connect_timeout_ms; /* the client's dalle_settings, kept for new handles */
+    long low_speed_time_s;
+    char *user_agent;
+    char *ca_file;
+    char *ca_path;
     int holds_curl_global; /* counted in curl_global_init's users */
 } dalle_transport;
 
-/* Returns 0, or -1 when libcurl or epoll could not be set up. */
-int dalle_transport_init(dalle_transport *t, size_t max_transfers);
+/* Returns 0, or -1 when libcurl or the poller could not be set up. */
+int dalle_transport_init(dalle_transport *t, const dalle_settings *settings);
 /* Aborts every transfer (removing partial downloads) and frees everything;
  * safe on a transport whose init failed part way. */
 void dalle_transport_free(dalle_transport *t);
@@ -123,10 +134,12 @@ int dalle_transport_wait(dalle_transport *t, int timeout_ms, int bounded);
 int dalle_transport_has_startable(const dalle_transport *t);
 /* When libcurl's timer fires (dalle_now() clock); < 0 when it has none. */
 double dalle_transport_curl_due(const dalle_transport *t);
-/* Makes epoll_fd readable at `when` (dalle_now() clock; < 0: never), so a
- * loop that watches only the descriptor still wakes for timers. Returns 0,
- * or -1 when the timer could not be set. */
+/* Makes the poller's descriptor readable at `when` (dalle_now() clock; < 0:
+ * never), so a loop that watches only the descriptor still wakes for
+ * timers. Returns 0, or -1 when the timer could not be set. */
 int dalle_transport_wake_at(dalle_transport *t, double when);
+/* The descriptor a host loop watches (see poller.h); -1 when there is none. */
+int dalle_transport_fd(const dalle_transport *t);
 /* Hands out one finished transfer, or NULL. Free it with dalle_transfer_free. */
 dalle_transfer *dalle_transport_next_done(dalle_transport *t);
 /* Frees a transfer handed out (or never started), keeping its easy handle. */

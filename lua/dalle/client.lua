@@ -46,7 +46,14 @@ function M.new(user_config)
   if type(user_config) ~= "table" then bad_argument(1, "new", "table", user_config) end
   local c, err = config.read(user_config)
   if not c then return nil, err end
-  local handle, problem = core.new(c.max_transfers)
+  local handle, problem = core.new {
+    max_transfers = c.max_transfers,
+    connect_timeout = c.connect_timeout,
+    low_speed_time = c.stall_timeout,
+    user_agent = c.user_agent,
+    ca_file = c.ca_file,
+    ca_path = c.ca_path,
+  }
   if not handle then return nil, errors.new("network", problem) end
   local self = setmetatable({
     base_url = c.base_url,
@@ -71,18 +78,6 @@ function Client:_api_headers()
     self._headers = headers
   end
   return headers
-end
-
--- The request table for dalle.core, with the settings every request shares.
-function Client:_request(fields)
-  local c = self._config
-  fields.connect_timeout = c.connect_timeout
-  fields.low_speed_time = c.stall_timeout
-  fields.user_agent = c.user_agent
-  fields.ca_file = c.ca_file
-  fields.ca_path = c.ca_path
-  fields.max_body = fields.max_body or c.max_body
-  return fields
 end
 
 -- The service may echo what it was sent; the key never leaves in an error.
@@ -200,7 +195,9 @@ end
 -- timer (nil: none). Then step(0) does the ready work without blocking.
 function Client:pollfd()
   check_open(self, "pollfd")
-  return self._core:pollfd()
+  local fd, problem = self._core:pollfd()
+  if not fd then return nil, errors.new("unsupported", problem) end
+  return fd
 end
 
 function Client.events()
@@ -284,7 +281,7 @@ function Client:_await(id, deadline, job, due_by_deadline)
     end
   end
   waiting[id] = nil
-  if job then job._waiting_on = nil end
+  if job then job._waiting_on = false end
   if self._closed then
     return nil, errors.new("closed", "the client was closed while this call waited")
   end
@@ -374,18 +371,19 @@ function Client:_exchange(req, deadline, kind_of_call, job, per_request_cap)
       return nil, errors.new("timeout", "the " .. kind_of_call .. " did not finish before its deadline",
         { maybe_submitted = (kind_of_call == "submit" and attempt > 0) or nil })
     end
-    req.timeout = per_request
     attempt = attempt + 1
     local logging = self._config.log ~= nil
     if logging then
       self:_log { event = "request", method = method, url = req.url, attempt = attempt,
         message = method .. " " .. req.url .. (attempt > 1 and " (attempt " .. attempt .. ")" or "") }
     end
-    local id, problem = self._core:request(req)
+    local id, queued = self._core:request(req, per_request)
     if not id then
-      return nil, errors.new(kind_of_call == "download" and "io" or "network", problem)
+      return nil, errors.new(kind_of_call == "download" and "io" or "network", queued)
     end
-    local event, stopped = self:_await(id, deadline, job)
+    -- A started request times out by the deadline on its own; one still
+    -- queued has no timeout running yet.
+    local event, stopped = self:_await(id, deadline, job, not queued)
     if stopped then return nil, stopped end
     if not event then
       if logging then
@@ -446,10 +444,11 @@ function Client:_submit(opts, deadline)
   }
   if params.quality then fields[#fields + 1] = { "quality", params.quality } end
   if params.style then fields[#fields + 1] = { "style", params.style } end
-  local event, err = self:_exchange(self:_request {
+  local event, err = self:_exchange({
     url = self.base_url .. params.path,
     headers = self:_api_headers(),
     fields = fields,
+    max_body = self._config.max_body,
   }, deadline, "submit")
   if not event then return nil, err end
   local reading, derr = response.parse(event.body, "the submit reply")
@@ -520,7 +519,7 @@ function Client:download(source, path, opts)
   -- The key goes only to the service's own origin, never to an image host.
   local headers = origin_of(url) == origin_of(self.base_url) and self:_api_headers() or {}
   local limit = timeout or c.wait_timeout
-  local event, err = self:_exchange(self:_request {
+  local event, err = self:_exchange({
     url = url,
     file = path,
     headers = headers,

@@ -30,10 +30,12 @@ end
 -- copas closes the socket a thread last waited on when the thread ends.
 function Pending.close() end
 
--- use(client) --> client: starts the driver thread; run copas as usual
--- (copas.loop() or copas.step()).
+-- use(client) --> client | nil, err: starts the driver thread; run copas as
+-- usual (copas.loop() or copas.step()). err (kind unsupported) where the
+-- system gives a client no pollfd.
 function M.use(client)
-  local fd = client:pollfd()
+  local fd, err = client:pollfd()
+  if not fd then return nil, err end
   local waiters = {}
   local adapter = {}
 

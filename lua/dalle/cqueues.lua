@@ -10,15 +10,17 @@ local M = {}
 -- Waiters woken per controller turn: each then runs in the same turn.
 local WAKES_PER_TURN = 4
 
--- use(client [, cq]) --> client: cq is the controller to run the driver on
--- (default: the one running now).
+-- use(client [, cq]) --> client | nil, err: cq is the controller to run the
+-- driver on (default: the one running now). err (kind unsupported) where the
+-- system gives a client no pollfd.
 function M.use(client, cq)
   cq = cq or cqueues.running()
   if not cq then error("bad argument #2 to 'use' (a cqueues controller is needed)", 2) end
   -- Signalled whenever a waiter suspends, so the driver polls again with the
   -- client's new timeout (a request just started wants attention at once).
   local poke = condition.new()
-  local fd = client:pollfd()
+  local fd, err = client:pollfd()
+  if not fd then return nil, err end
   local waiters = {}
   -- Woken waiters not yet signalled, in order: queue[first .. last].
   local queue, first, last = {}, 1, 0

@@ -18,6 +18,7 @@ M.kinds = {
   io = false,           -- a downloaded image could not be written
   canceled = false,     -- job:cancel() stopped this call
   closed = false,       -- the client was closed while this call waited
+  unsupported = false,  -- this system lacks what the call needs (pollfd without epoll)
 }
 
 local MAX_MESSAGE = 400

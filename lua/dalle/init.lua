@@ -10,6 +10,8 @@ local response = require "dalle.response"
 local dalle = {
   VERSION = config.VERSION,
   DEFAULT_BASE_URL = config.DEFAULT_BASE_URL,
+  -- Whether a client has a pollfd (Linux: epoll), which the loop adapters need.
+  HAS_POLLFD = core.has_pollfd,
   new = client.new,
   errors = errors,
   -- rules() --> the rules table: one row per model with its allowed values.

@@ -28,6 +28,7 @@ function M.new(client, id)
     _client = client,
     _interval = client._config.poll_interval,
     _next_poll = now(),
+    _waiting_on = false, -- the id of the event a call waits for
   }, Job)
 end
 
@@ -55,9 +56,10 @@ end
 
 function Job:_poll(deadline)
   local client = self._client
-  local event, err = client:_exchange(client:_request {
+  local event, err = client:_exchange({
     url = client.base_url .. ART_PATH .. escape_path(self.id),
     headers = client:_api_headers(),
+    max_body = client._config.max_body,
   }, deadline, "poll", self)
   if not event then return nil, err end
   local reading, derr = response.parse(event.body, "the poll reply for job " .. self.id)

@@ -11,9 +11,12 @@ local M = {}
 -- turn, after the loop's timers and I/O had theirs.
 local SLICE = 0.00025
 
--- use(client) --> client, on the default uv loop.
+-- use(client) --> client | nil, err, on the default uv loop. err (kind
+-- unsupported) where the system gives a client no pollfd.
 function M.use(client)
-  local poll = uv.new_poll(client:pollfd())
+  local fd, err = client:pollfd()
+  if not fd then return nil, err end
+  local poll = uv.new_poll(fd)
   local idle = uv.new_idle()
   local waiters = {}
   -- Woken waiters not yet resumed, in order: queue[first .. last].

@@ -63,54 +63,67 @@ local function urls_of(v, out)
 end
 
 local function reason_of(obj)
-  for _, key in ipairs(REASON_KEYS) do
-    local v = obj[key]
-    if type(v) == "string" and v ~= "" then return v end
-    if type(v) == "table" and type(v.message) == "string" then return v.message end
+  for i = 1, #REASON_KEYS do
+    local v = obj[REASON_KEYS[i]]
+    if v ~= nil then
+      if type(v) == "string" and v ~= "" then return v end
+      if type(v) == "table" and type(v.message) == "string" then return v.message end
+    end
   end
   return nil
 end
 
--- read(value) --> { id, status, service_status, images, reason, raw }
--- status is "pending", "succeeded", "failed" or nil when the body has none.
-function M.read(value)
-  local reading = { raw = value, images = {} }
-  local bare = id_string(value)
-  if bare then
-    reading.id = bare
-    return reading
-  end
-  if not is_object(value) then return reading end
-  local obj = value
+-- The object that holds the fields: `value` itself, or what it wraps.
+local function unwrap(obj)
   for _ = 1, MAX_UNWRAP do
     local inner
-    for _, key in ipairs(WRAPPERS) do
-      if is_object(obj[key]) then
-        inner = obj[key]
+    for i = 1, #WRAPPERS do
+      local candidate = obj[WRAPPERS[i]]
+      if candidate ~= nil and is_object(candidate) then
+        inner = candidate
         break
       end
     end
-    if not inner then break end
+    if not inner then return obj end
     obj = inner
   end
-  for _, key in ipairs(ID_KEYS) do
-    reading.id = id_string(obj[key])
-    if reading.id then break end
+  return obj
+end
+
+-- read(value) --> { id, status, service_status, images, reason, raw }
+-- status is "pending", "succeeded", "failed" or nil when the body has none.
+-- It runs for every reply, so absent keys cost one lookup each and the
+-- reading is built in one constructor.
+function M.read(value)
+  local bare = id_string(value)
+  if bare or not is_object(value) then return { raw = value, images = {}, id = bare } end
+  local obj = unwrap(value)
+  local id, status, service_status
+  for i = 1, #ID_KEYS do
+    local candidate = obj[ID_KEYS[i]]
+    if candidate ~= nil then
+      id = id_string(candidate)
+      if id then break end
+    end
   end
-  for _, key in ipairs(STATUS_KEYS) do
-    if type(obj[key]) == "string" then
-      reading.service_status = obj[key]
-      reading.status = M.classify(obj[key])
+  for i = 1, #STATUS_KEYS do
+    local word = obj[STATUS_KEYS[i]]
+    if type(word) == "string" then
+      service_status, status = word, M.classify(word)
       break
     end
   end
-  for _, key in ipairs(IMAGE_KEYS) do
-    urls_of(obj[key], reading.images)
-    if #reading.images > 0 then break end
+  local images = {}
+  for i = 1, #IMAGE_KEYS do
+    local candidate = obj[IMAGE_KEYS[i]]
+    if candidate ~= nil then
+      urls_of(candidate, images)
+      if images[1] then break end
+    end
   end
-  if not reading.status and #reading.images > 0 then reading.status = "succeeded" end
-  reading.reason = reason_of(obj)
-  return reading
+  if not status and images[1] then status = "succeeded" end
+  return { raw = value, images = images, id = id, status = status,
+    service_status = service_status, reason = reason_of(obj) }
 end
 
 -- decode(body) --> value | nil, message
