@@ -20,7 +20,7 @@ mkdir -p "$out"
 
 # name, longest input worth trying, the sources under test (comma-separated),
 # extra libraries.
-harnesses="retry_after 256 src/transport.c,src/schedule.c $curl_libs
+harnesses="retry_after 256 src/transport.c,src/poller.c,src/schedule.c $curl_libs
 utf8_length 4096 src/rules.c
 is_http_url 4096 src/rules.c
 rules_check 8192 src/rules.c

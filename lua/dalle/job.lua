@@ -56,13 +56,19 @@ end
 
 function Job:_poll(deadline)
   local client = self._client
-  local event, err = client:_exchange({
-    url = client.base_url .. ART_PATH .. escape_path(self.id),
-    headers = client:_api_headers(),
-    max_body = client._config.max_body,
-  }, deadline, "poll", self)
+  -- The same for every poll of this job: made once.
+  local request = self._poll_request
+  if not request then
+    request = {
+      url = client.base_url .. ART_PATH .. escape_path(self.id),
+      headers = client:_api_headers(),
+      max_body = client._config.max_body,
+    }
+    self._poll_request = request
+  end
+  local event, err = client:_exchange(request, deadline, "poll", self)
   if not event then return nil, err end
-  local reading, derr = response.parse(event.body, "the poll reply for job " .. self.id)
+  local reading, derr = response.parse(event.body, "the poll reply for job", self.id)
   if not reading then return nil, derr end
   self.raw = reading.raw
   self.service_status = reading.service_status

@@ -134,11 +134,13 @@ function M.decode(body)
   return value
 end
 
--- parse(body, what) --> reading | nil, err: decode then read, or a decode
--- error that says which body it was.
-function M.parse(body, what)
+-- parse(body, what [, id]) --> reading | nil, err: decode then read, or a
+-- decode error that says which body it was (`what`, then the job's id).
+function M.parse(body, what, id)
   local value, problem = M.decode(body)
-  if value == nil then return nil, errors.new("decode", what .. ": " .. problem) end
+  if value == nil then
+    return nil, errors.new("decode", what .. (id and " " .. id or "") .. ": " .. problem)
+  end
   return M.read(value)
 end
 
