@@ -53,7 +53,7 @@ for lua in "$@"; do
         f=1
     fi
     note=""
-    [ "$skipped" -eq 0 ] || note=", $skipped skipped (what they test is not available for $lua)"
+    [ "$skipped" -eq 0 ] || note=", $skipped skipped (what they test is not available for $lua in this build)"
     echo "$lua: $p passed, $f failed$note"
     passed=$((passed + p))
     failed=$((failed + f))

@@ -1,8 +1,9 @@
 -- Runs a client inside copas: calls made in copas threads suspend only their
--- thread. Uses nothing but copas.receive and copas.addthread (so it works on
--- the copas 1.x that Debian ships): each wait is a pseudo-socket that copas's
--- select finds "dirty" once its job has news, and one driver thread watches
--- client:pollfd(), which also turns readable when a timer is due.
+-- thread. Uses nothing but copas.receive and copas.addthread, which copas
+-- 1.x (what Debian ships) and 4.x treat alike: each wait is a pseudo-socket
+-- that copas's select finds "dirty" once its job has news, and one driver
+-- thread watches client:pollfd(), which also turns readable when a timer is
+-- due.
 local copas = require "copas"
 
 local M = {}
@@ -27,7 +28,7 @@ function Pending:receive()
   return true
 end
 
--- copas closes the socket a thread last waited on when the thread ends.
+-- copas 1.x closes the socket a thread last waited on when the thread ends.
 function Pending.close() end
 
 -- use(client) --> client | nil, err: starts the driver thread; run copas as
