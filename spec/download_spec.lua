@@ -36,6 +36,32 @@ describe("download", function()
     assert.are_not.equal(helper.read_file(dir .. "/a.png"), helper.read_file(dir .. "/b.png"))
   end)
 
+  it("follows a redirect to the image (a CDN, say)", function()
+    local result = assert(client:generate { prompt = "a redirected cat", timeout = 10 })
+    mock:fault { on = "image", status = 302, location = result.url }
+    local path = dir .. "/out.png"
+    assert.is_true(client:download(result, path))
+    assert.equals(PNG_MAGIC, helper.read_file(path):sub(1, 8))
+    assert.equals(2, #mock:requests_to("image"))
+  end)
+
+  -- Pooled easy handles are not reset between requests: a poll that reuses
+  -- the handle of a download must still refuse to follow.
+  it("never follows a redirect on an API call, even on the handle a download just used", function()
+    local job = assert(client:submit { prompt = "a dog" })
+    local result = assert(job:wait { timeout = 10 })
+    mock:fault { on = "image", status = 302, location = result.url }
+    assert.is_true(client:download(result, dir .. "/out.png"))
+    local polls = #mock:requests_to("poll")
+    local other = assert(client:submit { prompt = "a second dog" })
+    mock:fault { on = "poll", status = 302, location = mock.url .. "/sdk/art/" .. other.id }
+    local answer, err = other:poll()
+    assert.is_nil(answer)
+    assert.equals("http", err.kind)
+    assert.equals(302, err.status)
+    assert.equals(polls + 1, #mock:requests_to("poll"))
+  end)
+
   it("reports a missing image and leaves no file behind", function()
     local ok, err = client:download(mock.url .. "/images/nothere.png", dir .. "/x.png")
     assert.is_nil(ok)

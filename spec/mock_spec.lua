@@ -9,6 +9,17 @@ describe("dalle-mock", function()
   teardown(function() mock:stop() end)
   before_each(function() mock:reset() end)
 
+  it("sends a Location header from a status fault's location=, and takes it with status= only", function()
+    local refused = mock:fault { on = "poll", location = "http://example.invalid/", delay_ms = 1 }
+    assert.equals("location", refused.field)
+    assert.matches("location only goes with status=CODE", refused.message)
+    local queued = mock:fault { on = "poll", status = 301, location = "http://example.invalid/x" }
+    assert.equals("http://example.invalid/x", queued.queued.location)
+    local head = helper.capture("curl -s -i -H 'x-api-key: test-key' " .. mock.url .. "/sdk/art/zz")
+    assert.matches("^HTTP/1.1 301", head)
+    assert.matches("\r\nLocation: http://example.invalid/x\r\n", head)
+  end)
+
   it("accepts a multipart body whose parts arrive in separate writes", function()
     -- Each part's headers, then its data, in writes of their own (as
     -- aiohttp sends them); the mock used to call that a repeated field.

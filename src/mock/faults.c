@@ -23,6 +23,7 @@ enum fault_key {
     KEY_RETRY_AFTER,
     KEY_RETRY_AFTER_DATE,
     KEY_MESSAGE,
+    KEY_LOCATION,
     KEY_DELAY_MS,
     KEY_STALL,
     KEY_STALL_MS,
@@ -37,9 +38,9 @@ enum fault_key {
 };
 
 static const char *const key_names[KEY_COUNT_OF_KEYS] = {
-    "on",        "count",      "status",   "retry_after", "retry_after_date", "message",
-    "delay_ms",  "stall",      "stall_ms", "trickle",     "trickle_ms",       "drop",
-    "malformed", "wrong_type", "oversize", "idle_close",
+    "on",       "count",     "status",     "retry_after", "retry_after_date", "message",
+    "location", "delay_ms",  "stall",      "stall_ms",    "trickle",          "trickle_ms",
+    "drop",     "malformed", "wrong_type", "oversize",    "idle_close",
 };
 
 static const char *const action_names[] = {
@@ -133,7 +134,8 @@ int fault_set(mock_fault *fault, const char *name, const char *value, fault_erro
     if (key < 0)
         return fail(err, name,
                     "unknown fault key '%.40s' (keys: on, count, status, retry_after, "
-                    "retry_after_date, message, delay_ms, stall, stall_ms, trickle, trickle_ms, "
+                    "retry_after_date, message, location, delay_ms, stall, stall_ms, trickle, "
+                    "trickle_ms, "
                     "drop, malformed, wrong_type, oversize, idle_close)",
                     name);
     if (seen(fault, (enum fault_key)key)) return fail(err, name, "%s is given twice", name);
@@ -160,6 +162,11 @@ int fault_set(mock_fault *fault, const char *name, const char *value, fault_erro
         if (strlen(value) > FAULT_MESSAGE_MAX)
             return fail(err, name, "message is longer than %d bytes", FAULT_MESSAGE_MAX);
         snprintf(fault->message, sizeof fault->message, "%s", value);
+        return 0;
+    case KEY_LOCATION:
+        if (strlen(value) > FAULT_LOCATION_MAX)
+            return fail(err, name, "location is longer than %d bytes", FAULT_LOCATION_MAX);
+        snprintf(fault->location, sizeof fault->location, "%s", value);
         return 0;
     case KEY_DELAY_MS:
         if (set_number(name, value, 0, FAULT_WAIT_MAX_MS, &fault->delay_ms, err)) return -1;
@@ -206,6 +213,7 @@ int fault_finish(mock_fault *fault, fault_error *err)
     if (check_modifier(fault, KEY_RETRY_AFTER, FAULT_STATUS, "status=CODE", err) ||
         check_modifier(fault, KEY_RETRY_AFTER_DATE, FAULT_STATUS, "status=CODE", err) ||
         check_modifier(fault, KEY_MESSAGE, FAULT_STATUS, "status=CODE", err) ||
+        check_modifier(fault, KEY_LOCATION, FAULT_STATUS, "status=CODE", err) ||
         check_modifier(fault, KEY_STALL_MS, FAULT_STALL, "stall=1", err) ||
         check_modifier(fault, KEY_TRICKLE_MS, FAULT_TRICKLE, "trickle=1", err))
         return -1;
@@ -299,6 +307,10 @@ void fault_to_json(const mock_fault *fault, mock_buf *out)
             buf_puts(out, ",\"message\":");
             json_cstring(out, fault->message);
         }
+        if (fault->location[0]) {
+            buf_puts(out, ",\"location\":");
+            json_cstring(out, fault->location);
+        }
         break;
     case FAULT_DELAY:
         buf_printf(out, ",\"delay_ms\":%lu", fault->delay_ms);
@@ -340,6 +352,7 @@ void fault_reply(const mock_fault *fault, mock_reply *reply)
             snprintf(reply->retry_after, sizeof reply->retry_after, "%lu", fault->retry_after_s);
         if (fault->retry_after_date)
             retry_after_date(reply->retry_after, sizeof reply->retry_after);
+        if (fault->location[0]) reply->location = fault->location;
         break;
     case FAULT_MALFORMED:
         buf_puts(&reply->body, MALFORMED_BODY);

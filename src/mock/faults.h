@@ -19,6 +19,8 @@
 #define FAULT_TRICKLE_MAX_MS 60000UL
 #define FAULT_OVERSIZE_MAX (64UL * 1024 * 1024)
 #define FAULT_RETRY_AFTER_MAX_S 86400UL
+/* location=URL (with status=CODE) is a Location header up to this long. */
+#define FAULT_LOCATION_MAX 512
 /* retry_after_date=1 sends an HTTP-date this many seconds ahead. */
 #define FAULT_RETRY_DATE_AHEAD_S 2
 
@@ -46,7 +48,8 @@ typedef struct mock_fault {
     unsigned long retry_after_s;
     int has_retry_after;
     int retry_after_date;
-    char message[FAULT_MESSAGE_MAX + 1]; /* empty: "mock fault CODE" */
+    char message[FAULT_MESSAGE_MAX + 1];   /* empty: "mock fault CODE" */
+    char location[FAULT_LOCATION_MAX + 1]; /* empty: no Location header */
     unsigned long delay_ms;
     unsigned long stall_ms;
     unsigned long trickle_ms;

@@ -107,6 +107,7 @@ static const char usage_faults[] =
     "    retry_after=SECONDS        adds Retry-After: SECONDS\n"
     "    retry_after_date=1         adds Retry-After as an HTTP-date 2 s ahead\n"
     "    message=TEXT               replaces the message\n"
+    "    location=URL               adds Location: URL (with a 3xx: a redirect)\n"
     "      e.g. --fault on=submit,status=429,retry_after=1,count=2\n"
     "           /_mock/fault?on=poll&status=503&retry_after_date=1&message=busy\n"
     "  delay_ms=N                 answer normally after N ms\n"

@@ -102,6 +102,8 @@ struct MHD_Response *reply_response(mock_reply *reply, enum reply_delivery deliv
     if (reply->allow) MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, reply->allow);
     if (reply->retry_after[0])
         MHD_add_response_header(response, MHD_HTTP_HEADER_RETRY_AFTER, reply->retry_after);
+    if (reply->location)
+        MHD_add_response_header(response, MHD_HTTP_HEADER_LOCATION, reply->location);
     if (delivery == DELIVER_THEN_CLOSE)
         MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
     return response;

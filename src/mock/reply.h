@@ -15,6 +15,7 @@ typedef struct mock_reply {
     mock_buf body;
     const char *allow;                  /* the Allow header of a 405, else NULL */
     char retry_after[REPLY_HEADER_MAX]; /* empty: no Retry-After */
+    const char *location;               /* the Location header, else NULL */
 } mock_reply;
 
 enum reply_delivery { DELIVER_WHOLE, DELIVER_TRICKLE, DELIVER_THEN_CLOSE };
