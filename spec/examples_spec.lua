@@ -22,13 +22,13 @@ local function installed(module)
   return false
 end
 
--- What each example prints once all went well; a loop example needs pollfd.
+-- What each example prints once all went well; copas needs pollfd.
 local EXAMPLES = {
-  { file = "cqueues.lua", needs = "cqueues", loop = true, images = 3,
+  { file = "cqueues.lua", needs = "cqueues", images = 3,
     last = "^the loop ticked %d+ times meanwhile$" },
-  { file = "luv.lua", needs = "luv", loop = true, images = 3,
+  { file = "luv.lua", needs = "luv", images = 3,
     last = "^the loop ticked %d+ times meanwhile$" },
-  { file = "copas.lua", needs = "copas", loop = true, images = 3,
+  { file = "copas.lua", needs = "copas", needs_pollfd = true, images = 3,
     last = "^the echo service answered [1-9]%d* lines meanwhile$" },
   { file = "frame_loop.lua", images = 1, last = "^[1-9]%d* frames drawn while the image was made$" },
 }
@@ -44,7 +44,7 @@ describe("examples", function()
     local env = "AIRIGHT_API_KEY=test-key AIRIGHT_BASE_URL=" .. mock.url
       .. " AIRIGHT_CALLBACK_URL=" .. mock.url .. "/_mock/callback"
     for _, example in ipairs(EXAMPLES) do
-      if installed(example.needs) and (dalle.HAS_POLLFD or not example.loop) then
+      if installed(example.needs) and (dalle.HAS_POLLFD or not example.needs_pollfd) then
         outputs[example.file] = helper.start_lua("examples/" .. example.file, env)
       end
     end
@@ -54,7 +54,7 @@ describe("examples", function()
   for _, example in ipairs(EXAMPLES) do
     if not installed(example.needs) then
       it(example.file .. " is skipped", function() pending(example.needs .. " is not installed") end)
-    elseif example.loop and not dalle.HAS_POLLFD then
+    elseif example.needs_pollfd and not dalle.HAS_POLLFD then
       it(example.file .. " is skipped", function() pending("this build has no pollfd") end)
     else
       it(example.file .. " makes its images and reports the loop's other work", function()

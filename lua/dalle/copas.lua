@@ -33,7 +33,7 @@ function Pending.close() end
 
 -- use(client) --> client | nil, err: starts the driver thread; run copas as
 -- usual (copas.loop() or copas.step()). err (kind unsupported) where the
--- system gives a client no pollfd.
+-- system gives a client no pollfd: LuaSocket's select needs a descriptor.
 function M.use(client)
   local fd, err = client:pollfd()
   if not fd then return nil, err end

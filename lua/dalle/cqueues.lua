@@ -9,18 +9,19 @@ local M = {}
 
 -- Waiters woken per controller turn: each then runs in the same turn.
 local WAKES_PER_TURN = 4
+-- Where a client has no pollfd (no epoll), the driver steps it at least
+-- this often, and when its next timer is due.
+local FALLBACK_STEP_SECONDS = 0.005
 
--- use(client [, cq]) --> client | nil, err: cq is the controller to run the
--- driver on (default: the one running now). err (kind unsupported) where the
--- system gives a client no pollfd.
+-- use(client [, cq]) --> client: cq is the controller to run the driver on
+-- (default: the one running now).
 function M.use(client, cq)
   cq = cq or cqueues.running()
   if not cq then error("bad argument #2 to 'use' (a cqueues controller is needed)", 2) end
   -- Signalled whenever a waiter suspends, so the driver polls again with the
   -- client's new timeout (a request just started wants attention at once).
   local poke = condition.new()
-  local fd, err = client:pollfd()
-  if not fd then return nil, err end
+  local fd = client:pollfd()
   local waiters = {}
   -- Woken waiters not yet signalled, in order: queue[first .. last].
   local queue, first, last = {}, 1, 0
@@ -60,7 +61,7 @@ function M.use(client, cq)
   -- Called before the client closes pollfd: cqueues must forget a
   -- descriptor before it is closed.
   function adapter.stop()
-    cqueues.cancel(fd)
+    if fd then cqueues.cancel(fd) end
     queue, first, last = {}, 1, 0
     for waiter in pairs(waiters) do waiter.ready:signal() end
     poke:signal()
@@ -75,7 +76,12 @@ function M.use(client, cq)
         signal_some()
         cqueues.poll(0)
       else
-        cqueues.poll(client, poke)
+        if fd then
+          cqueues.poll(client, poke)
+        else
+          cqueues.poll(math.min(client:timeout() or FALLBACK_STEP_SECONDS, FALLBACK_STEP_SECONDS),
+            poke)
+        end
         if client._closed then break end
         client:_pump(0)
       end

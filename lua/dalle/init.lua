@@ -10,7 +10,7 @@ local response = require "dalle.response"
 local dalle = {
   VERSION = config.VERSION,
   DEFAULT_BASE_URL = config.DEFAULT_BASE_URL,
-  -- Whether a client has a pollfd (Linux: epoll), which the loop adapters need.
+  -- Whether a client has a pollfd (Linux: epoll); without, adapters step on a timer.
   HAS_POLLFD = core.has_pollfd,
   new = client.new,
   errors = errors,

@@ -1,7 +1,8 @@
 -- Runs a client inside a libuv loop (luv): calls made in coroutines suspend
 -- only their coroutine; a uv poll handle on client:pollfd() (readable for
--- sockets and timers alike) drives the client and resumes exactly the ready
--- ones, a slice at a time so the loop's other callbacks keep their timing.
+-- sockets and timers alike; without epoll, a 5 ms uv timer) drives the
+-- client and resumes exactly the ready ones, a slice at a time so the loop's
+-- other callbacks keep their timing.
 local uv = require "luv"
 local now = require("dalle.core").now
 
@@ -10,13 +11,14 @@ local M = {}
 -- Seconds of resumed coroutines per loop turn; the rest wait for the next
 -- turn, after the loop's timers and I/O had theirs.
 local SLICE = 0.00025
+-- Where a client has no pollfd (no epoll), a repeating uv timer steps it
+-- this often instead.
+local FALLBACK_STEP_MS = 5
 
--- use(client) --> client | nil, err, on the default uv loop. err (kind
--- unsupported) where the system gives a client no pollfd.
+-- use(client) --> client, on the default uv loop.
 function M.use(client)
-  local fd, err = client:pollfd()
-  if not fd then return nil, err end
-  local poll = uv.new_poll(fd)
+  local fd = client:pollfd()
+  local poll = fd and uv.new_poll(fd) or uv.new_timer()
   local idle = uv.new_idle()
   local waiters = {}
   -- Woken waiters not yet resumed, in order: queue[first .. last].
@@ -84,7 +86,11 @@ function M.use(client)
   end
 
   client:use(adapter)
-  poll:start("r", drive)
+  if fd then
+    poll:start("r", drive)
+  else
+    poll:start(FALLBACK_STEP_MS, FALLBACK_STEP_MS, drive)
+  end
   return client
 end
 
