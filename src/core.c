@@ -220,7 +220,7 @@ static int l_new(lua_State *L)
     if (dalle_transport_init(&c->transport, &settings) != 0) {
         dalle_transport_free(&c->transport);
         lua_pushnil(L);
-        lua_pushstring(L, "libcurl or epoll could not be initialised");
+        lua_pushstring(L, "libcurl, or epoll where it is used, could not be initialised");
         return 2;
     }
     dalle_schedule_init(&c->schedule);

@@ -26,14 +26,14 @@ typedef struct dalle_ready {
 
 typedef struct dalle_poller {
 #if DALLE_POLLER_EPOLL
-    int epoll_fd; /* the watched sockets and wake_fd */
-    int wake_fd;  /* a timerfd: readable at wake_at */
+    int epoll_fd;   /* the watched sockets and wake_fd */
+    int wake_fd;    /* a timerfd: readable at wake_at */
+    double wake_at; /* dalle_now() clock; < 0: disarmed */
 #else
     struct pollfd *fds;
     size_t count, capacity;
     size_t next_first; /* where the next wait starts looking, so no socket starves */
 #endif
-    double wake_at; /* dalle_now() clock; < 0: disarmed */
 } dalle_poller;
 
 /* Returns 0, or -1 when the system refused; free it either way. */

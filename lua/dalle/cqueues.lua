@@ -76,12 +76,9 @@ function M.use(client, cq)
         signal_some()
         cqueues.poll(0)
       else
-        if fd then
-          cqueues.poll(client, poke)
-        else
-          cqueues.poll(math.min(client:timeout() or FALLBACK_STEP_SECONDS, FALLBACK_STEP_SECONDS),
-            poke)
-        end
+        -- Without a pollfd, a timeout stands in for the client.
+        cqueues.poll(fd and client
+          or math.min(client:timeout() or FALLBACK_STEP_SECONDS, FALLBACK_STEP_SECONDS), poke)
         if client._closed then break end
         client:_pump(0)
       end
