@@ -29,6 +29,11 @@ describe("dalle.new", function()
     refuses({ api_key = "k\nx" }, "api_key", "control characters")
   end)
 
+  it("refuses a user_agent with a line break, which started a header of its own", function()
+    refuses({ api_key = "k", user_agent = "app/1.0\r\nx-api-key: other" }, "user_agent",
+      "control characters")
+  end)
+
   it("requires an API key from the config or AIRIGHT_API_KEY", function()
     if os.getenv("AIRIGHT_API_KEY") then return pending("AIRIGHT_API_KEY is set here") end
     refuses({ base_url = BASE }, "api_key", "AIRIGHT_API_KEY")

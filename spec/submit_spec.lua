@@ -56,11 +56,25 @@ describe("submit", function()
     assert.is_nil(h["expect"])
   end)
 
+  it("asks for no compression: replies are small JSON, images PNG", function()
+    assert(client:submit { prompt = "x" })
+    assert.is_nil(sent().headers["accept-encoding"])
+    assert(client:generate { prompt = "y", timeout = 10 })
+    assert.is_nil(mock:requests_to("poll")[1].headers["accept-encoding"])
+  end)
+
   it("sends the user_agent of the config", function()
     client:close()
     client = mock:client { user_agent = "my-game/2.0" }
     assert(client:submit { prompt = "x" })
     assert.equals("my-game/2.0", sent().headers["user-agent"])
+  end)
+
+  it("sends no user agent when user_agent is empty", function()
+    client:close()
+    client = mock:client { user_agent = "" }
+    assert(client:submit { prompt = "x" })
+    assert.is_nil(sent().headers["user-agent"])
   end)
 
   it("sends a per-call callback over the client's", function()

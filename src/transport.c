@@ -64,6 +64,25 @@ static char *copy_setting(const char *value, int *failed)
     return copy;
 }
 
+/* The user agent goes out as a header line made once: CURLOPT_USERAGENT
+ * would have libcurl format it anew for every request. Empty: none sent. */
+static char *user_agent_header(const char *user_agent, int *failed)
+{
+    static const char prefix[] = "User-Agent: ";
+    char *line;
+    size_t length;
+    if (!user_agent || !*user_agent) return NULL;
+    length = strlen(user_agent);
+    line = malloc(sizeof prefix + length);
+    if (!line) {
+        *failed = 1;
+        return NULL;
+    }
+    memcpy(line, prefix, sizeof prefix - 1);
+    memcpy(line + sizeof prefix - 1, user_agent, length + 1);
+    return line;
+}
+
 int dalle_transport_init(dalle_transport *t, const dalle_settings *settings)
 {
     int copy_failed = 0, poller_failed;
@@ -76,7 +95,7 @@ int dalle_transport_init(dalle_transport *t, const dalle_settings *settings)
         settings->max_transfers ? settings->max_transfers : DALLE_DEFAULT_MAX_TRANSFERS;
     t->connect_timeout_ms = settings->connect_timeout_ms;
     t->low_speed_time_s = settings->low_speed_time_s;
-    t->user_agent = copy_setting(settings->user_agent, &copy_failed);
+    t->user_agent_header = user_agent_header(settings->user_agent, &copy_failed);
     t->ca_file = copy_setting(settings->ca_file, &copy_failed);
     t->ca_path = copy_setting(settings->ca_path, &copy_failed);
     if (global_refs == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return -1;
@@ -166,10 +185,10 @@ void dalle_transport_free(dalle_transport *t)
         curl_easy_cleanup(t->pool[--t->pool_count]);
     free(t->pool);
     t->pool = NULL;
-    free(t->user_agent);
+    free(t->user_agent_header);
     free(t->ca_file);
     free(t->ca_path);
-    t->user_agent = t->ca_file = t->ca_path = NULL;
+    t->user_agent_header = t->ca_file = t->ca_path = NULL;
     if (t->multi) curl_multi_cleanup(t->multi);
     t->multi = NULL;
     if (t->holds_curl_global && --global_refs == 0) curl_global_cleanup();
@@ -333,7 +352,8 @@ static int configure_shared(const dalle_transport *t, CURL *e)
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_WRITEFUNCTION, on_body);
     SET(CURLOPT_HEADERFUNCTION, on_header);
-    SET(CURLOPT_ACCEPT_ENCODING, "");
+    /* No Accept-Encoding: replies are small JSON and images are PNG, so
+     * compression would only cost CPU at both ends. */
     /* Over HTTP/2 a request waits for a connection still being set up rather
      * than open one of its own, so concurrent polls share one connection.
      * Submits always open a fresh one (see configure). */
@@ -343,7 +363,6 @@ static int configure_shared(const dalle_transport *t, CURL *e)
         SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
         SET(CURLOPT_LOW_SPEED_TIME, t->low_speed_time_s);
     }
-    if (t->user_agent) SET(CURLOPT_USERAGENT, t->user_agent);
     if (t->ca_file) SET(CURLOPT_CAINFO, t->ca_file);
     if (t->ca_path) SET(CURLOPT_CAPATH, t->ca_path);
     /* Only downloads follow redirects (see configure); these bound them. */
@@ -384,10 +403,14 @@ static int build_form(dalle_transfer *tr, const dalle_request *req)
 
 /* Every option that differs between requests, set on every request, so a
  * pooled handle carries nothing over from its last one. */
-static int configure(dalle_transfer *tr, const dalle_request *req)
+static int configure(const dalle_transport *t, dalle_transfer *tr, const dalle_request *req)
 {
     CURL *e = tr->easy;
     CURLcode rc = CURLE_OK;
+    if (t->user_agent_header) {
+        tr->headers = curl_slist_append(NULL, t->user_agent_header);
+        if (!tr->headers) return -1;
+    }
     for (size_t i = 0; i < req->header_count; i++) {
         struct curl_slist *more = curl_slist_append(tr->headers, req->headers[i]);
         if (!more) return -1;
@@ -477,7 +500,7 @@ int dalle_transport_start(dalle_transport *t, long long id, const dalle_request 
         dalle_transport_release(t, tr);
         return -1;
     }
-    if (configure(tr, req) != 0) {
+    if (configure(t, tr, req) != 0) {
         dalle_transport_release(t, tr);
         return fail_start(error, error_size, "cannot set up the request");
     }

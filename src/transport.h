@@ -108,7 +108,7 @@ typedef struct dalle_transport {
     size_t pool_count;
     long connect_timeout_ms; /* the client's dalle_settings, kept for new handles */
     long low_speed_time_s;
-    char *user_agent;
+    char *user_agent_header; /* "User-Agent: ...", a header line of every request */
     char *ca_file;
     char *ca_path;
     int holds_curl_global; /* counted in curl_global_init's users */

@@ -142,6 +142,10 @@ function M.read(config)
     return invalid("callback", "config 'callback' must be an absolute http:// or https:// URL")
   end
   c.user_agent = c.user_agent or ("lua-dalle/" .. M.VERSION .. " libcurl/" .. core.curl_version)
+  if c.user_agent:find("[%c]") then
+    return invalid("user_agent", "the user agent must not contain control characters "
+      .. "(a line break would start another header)")
+  end
   if not c.log and os.getenv("DALLE_DEBUG") == "1" then
     c.log = function(record) io.stderr:write("dalle: ", record.message, "\n") end
   end

@@ -92,8 +92,9 @@ end
 
 -- read(value) --> { id, status, service_status, images, reason, raw }
 -- status is "pending", "succeeded", "failed" or nil when the body has none.
--- It runs for every reply, so absent keys cost one lookup each and the
--- reading is built in one constructor.
+-- It runs for every reply, so it looks only for what a caller can use:
+-- images (a list) unless the status is pending or failed, reason unless it
+-- is pending or succeeded; absent keys cost one lookup each.
 function M.read(value)
   local bare = id_string(value)
   if bare or not is_object(value) then return { raw = value, images = {}, id = bare } end
@@ -113,25 +114,29 @@ function M.read(value)
       break
     end
   end
-  local images = {}
-  for i = 1, #IMAGE_KEYS do
-    local candidate = obj[IMAGE_KEYS[i]]
-    if candidate ~= nil then
-      urls_of(candidate, images)
-      if images[1] then break end
+  local images, reason
+  if status ~= "pending" and status ~= "failed" then
+    images = {}
+    for i = 1, #IMAGE_KEYS do
+      local candidate = obj[IMAGE_KEYS[i]]
+      if candidate ~= nil then
+        urls_of(candidate, images)
+        if images[1] then break end
+      end
     end
+    if not status and images[1] then status = "succeeded" end
   end
-  if not status and images[1] then status = "succeeded" end
+  if status ~= "pending" and status ~= "succeeded" then reason = reason_of(obj) end
   return { raw = value, images = images, id = id, status = status,
-    service_status = service_status, reason = reason_of(obj) }
+    service_status = service_status, reason = reason }
 end
 
 -- decode(body) --> value | nil, message
 function M.decode(body)
+  local value, problem = cjson.decode(body or "")
+  if value ~= nil then return value end
   if body == nil or body:match("^%s*$") then return nil, "the body is empty" end
-  local value, problem = cjson.decode(body)
-  if value == nil then return nil, "the body is not JSON (" .. tostring(problem) .. ")" end
-  return value
+  return nil, "the body is not JSON (" .. tostring(problem) .. ")"
 end
 
 -- parse(body, what [, id]) --> reading | nil, err: decode then read, or a
