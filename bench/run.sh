@@ -2,10 +2,14 @@
 # run.sh: the benchmark harness: builds what it needs, runs every client row against
 # a fresh dalle-mock and prints one markdown table plus the pending-memory and idle-CPU lines.
 
-# Usage: bench/run.sh [--jobs N] [--rounds N] [--smoke]
+# Usage: bench/run.sh [--jobs N] [--rounds N] [--no-pin] [--smoke]
 #   --jobs N    jobs per row (default 5000; the curl CLI row runs at most 100)
 #   --rounds N  runs of baseline-c and lua-dalle each, interleaved (default 3);
 #               the table shows each one's median run
+#   --no-pin    let the scheduler place the mock and the client anywhere (by
+#               default, with 2 CPUs or more, the mock runs on CPU 0 and
+#               every client on CPU 1, as a remote service never shares the
+#               client's CPU and caches)
 #   --smoke   tiny runs (50 jobs, whatever --jobs says) that only prove every row
 #             still works end to end; a row that fails or cannot run (a missing
 #             package) fails the run
@@ -17,13 +21,14 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 
 usage() {
-    echo "usage: bench/run.sh [--jobs N] [--rounds N] [--smoke]" >&2
+    echo "usage: bench/run.sh [--jobs N] [--rounds N] [--no-pin] [--smoke]" >&2
     exit 2
 }
 
 jobs=5000
 rounds=3
 smoke=0
+pin=1
 while [ $# -gt 0 ]; do
     case $1 in
         --jobs)
@@ -38,6 +43,10 @@ while [ $# -gt 0 ]; do
             ;;
         --smoke)
             smoke=1
+            shift
+            ;;
+        --no-pin)
+            pin=0
             shift
             ;;
         *) usage ;;
@@ -78,6 +87,15 @@ python=python3
 
 mock=build/dalle-mock
 run_child=build/bench/run_child
+# Words put before the mock's and each client's command: taskset, or nothing.
+pin_mock=
+pin_client=
+placement="not pinned: the scheduler places the mock and the client"
+if [ "$pin" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null 2>&1; then
+    pin_mock="taskset -c 0"
+    pin_client="taskset -c 1"
+    placement="pinned: the mock on CPU 0, the client on CPU 1"
+fi
 state=$(mktemp -d)
 mock_pid=
 failures=0
@@ -100,7 +118,8 @@ say() {
 # answer POLLS pending polls; sets base. --watch-pid ends it with this script.
 start_mock() {
     rm -f "$state/port"
-    "$mock" --port 0 --port-file "$state/port" --api-key "$api_key" --polls "$1" --quiet \
+    # shellcheck disable=SC2086
+    $pin_mock "$mock" --port 0 --port-file "$state/port" --api-key "$api_key" --polls "$1" --quiet \
         --watch-pid $$ >/dev/null &
     mock_pid=$!
     waited=0
@@ -163,7 +182,8 @@ row() {
     say "$label, concurrency $concurrency, $count jobs"
     start_mock 2
     status=0
-    "$run_child" "$row_limit" "$state/stats" "$@" "$base" "$api_key" "$count" "$concurrency" \
+    # shellcheck disable=SC2086
+    "$run_child" "$row_limit" "$state/stats" $pin_client "$@" "$base" "$api_key" "$count" "$concurrency" \
         >"$state/out" 2>"$state/err" || status=$?
     stop_mock
     if [ "$status" != 0 ]; then
@@ -196,7 +216,8 @@ probe() {
     say "$mode probe on $lua"
     start_mock 1000000
     status=0
-    "$run_child" "$row_limit" "$state/stats" env "LUA_PATH=$lua_path" \
+    # shellcheck disable=SC2086
+    "$run_child" "$row_limit" "$state/stats" $pin_client env "LUA_PATH=$lua_path" \
         "LUA_CPATH=$repo/build/$lua/?.so;;" "$lua" bench/dalle_bench.lua "$mode" "$base" \
         "$api_key" "$@" >"$state/out" 2>"$state/err" || status=$?
     stop_mock
@@ -261,7 +282,7 @@ os_name=$(sed -n 's/^PRETTY_NAME="\(.*\)"$/\1/p' /etc/os-release 2>/dev/null || 
 echo "Machine: $(nproc) CPUs ($cpu_model), $memory_gib GiB, ${os_name:-unknown OS};" \
     "libcurl $(pkg-config --modversion libcurl 2>/dev/null || echo '?')," \
     "$(lua5.4 -v 2>&1 | cut -d' ' -f1-2), $(luajit -v 2>/dev/null | cut -d' ' -f1-2 || echo 'no LuaJIT')," \
-    "$("$python" --version 2>&1)"
+    "$("$python" --version 2>&1); $placement."
 echo
 
 # A client that ran several rounds shows its median round (by CPU per job)
