@@ -20,12 +20,13 @@
 #define TEMP_SUFFIX ".part-XXXXXX"
 /* Socket events handled, and queued transfers handed to libcurl, per wait.
  * A blocking wait takes as many as are ready, for throughput. A step(0)
- * from a host loop takes a few (each is about 80 us of work on loopback;
- * libcurl sets up every new transfer in a single call), so it returns
- * within about a millisecond and the loop keeps its timing; what is left
- * keeps the descriptor readable for the next call. */
+ * from a host loop takes two of each (each is about 80 us of work on
+ * loopback; libcurl sets up every new transfer in a single call): with four,
+ * a 1 ms timer in a luv loop with 1,000 jobs in flight saw a p99 lag of up
+ * to 2.2 ms, with two under 1.3 ms. What is left keeps the descriptor
+ * readable for the next call. */
 #define TURN_LIMIT_BLOCKING 64
-#define TURN_LIMIT_BOUNDED 4
+#define TURN_LIMIT_BOUNDED 2
 
 static int global_refs;
 
