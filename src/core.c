@@ -247,7 +247,7 @@ static int arm_wake(client *c)
     return dalle_transport_wake_at(&c->transport, next_due(c));
 }
 
-/* request({url=, headers={...}, fields={{name, value}, ...}, file=,
+/* request({url=, headers={...}, fields={name, value, ...}, file=,
  *          max_body=}, timeout) -> id, queued | nil, message: queued means
  * it waits for a free transfer slot, and its timeout has not started. */
 static int l_request(lua_State *L)
@@ -283,20 +283,19 @@ static int l_request(lua_State *L)
     lua_getfield(L, 2, "fields");
     if (lua_istable(L, -1)) {
         size_t n = lua_rawlen(L, -1);
-        luaL_argcheck(L, n <= MAX_FORM_FIELDS, 2, "too many form fields");
-        for (size_t i = 0; i < n; i++) {
-            lua_rawgeti(L, -1, (int)i + 1);
-            luaL_argcheck(L, lua_istable(L, -1), 2, "a form field is {name, value}");
-            lua_rawgeti(L, -1, 1);
-            lua_rawgeti(L, -2, 2);
+        luaL_argcheck(L, n % 2 == 0, 2, "form fields are name, value pairs");
+        luaL_argcheck(L, n / 2 <= MAX_FORM_FIELDS, 2, "too many form fields");
+        for (size_t i = 0; i < n / 2; i++) {
+            lua_rawgeti(L, -1, (int)(2 * i + 1));
+            lua_rawgeti(L, -2, (int)(2 * i + 2));
             fields[i].name = lua_tostring(L, -2);
             fields[i].value = lua_tolstring(L, -1, &fields[i].value_len);
             luaL_argcheck(L, fields[i].name && fields[i].value, 2, "form fields must be strings");
-            /* The field table keeps both strings alive until the call ends. */
-            lua_pop(L, 3);
+            /* The fields table keeps both strings alive until the call ends. */
+            lua_pop(L, 2);
         }
         req.fields = fields;
-        req.field_count = n;
+        req.field_count = n / 2;
     }
 
     id = ++c->next_id;

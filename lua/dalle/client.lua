@@ -12,6 +12,8 @@ local M = {}
 local RETRY_BASE = 0.5 -- seconds: the first retry waits up to this long
 local RETRY_CAP = 8    -- seconds: no backoff step waits longer (Retry-After may)
 local FOREVER = 1e9
+-- Form fields a submit sends only when the model takes them.
+local OPTIONAL_FIELDS = { "quality", "style" }
 
 -- The API key lives here, keyed by client, so no field of a client (and so
 -- no dump or tostring of one) holds it.
@@ -429,21 +431,20 @@ function M.validate(opts, default_callback)
   return params
 end
 
-function Client:_submit(opts, deadline)
-  local request, timeout = config.split_options(opts)
-  if not request then return nil, timeout end
-  if timeout and (not deadline or now() + timeout < deadline) then deadline = now() + timeout end
+-- Submits `request` (a call's options less `timeout`) by `deadline` (nil:
+-- none but the request's own timeout).
+function Client:_submit(request, deadline)
   local params, message, field = core.validate(request, self._config.callback)
   if not params then return invalid(field, message) end
-  local fields = {
-    { "callback", params.callback },
-    { "modelId", params.model_id },
-    { "prompt", params.prompt },
-    { "model", params.model },
-    { "size", params.size },
-  }
-  if params.quality then fields[#fields + 1] = { "quality", params.quality } end
-  if params.style then fields[#fields + 1] = { "style", params.style } end
+  local fields = { "callback", params.callback, "modelId", params.model_id, "prompt", params.prompt,
+    "model", params.model, "size", params.size }
+  for _, name in ipairs(OPTIONAL_FIELDS) do
+    local value = params[name]
+    if value then
+      fields[#fields + 1] = name
+      fields[#fields + 1] = value
+    end
+  end
   local event, err = self:_exchange({
     url = self.base_url .. params.path,
     headers = self:_api_headers(),
@@ -472,7 +473,9 @@ end
 function Client:submit(opts)
   check_open(self, "submit")
   if type(opts) ~= "table" then bad_argument(1, "submit", "table", opts) end
-  return self:_submit(opts, nil)
+  local request, timeout = config.split_options(opts)
+  if not request then return nil, timeout end
+  return self:_submit(request, timeout and now() + timeout)
 end
 
 -- generate(opts) --> result | nil, err: submit, then wait; opts.timeout
