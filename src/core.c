@@ -258,6 +258,7 @@ static int l_request(lua_State *L)
     dalle_request req;
     char error[CURL_ERROR_SIZE];
     long long id;
+    int started;
 
     luaL_checktype(L, 2, LUA_TTABLE);
     memset(&req, 0, sizeof req);
@@ -299,14 +300,15 @@ static int l_request(lua_State *L)
     }
 
     id = ++c->next_id;
-    if (dalle_transport_start(&c->transport, id, &req, error, sizeof error) != 0) {
+    started = dalle_transport_start(&c->transport, id, &req, error, sizeof error);
+    if (started < 0) {
         lua_pushnil(L);
         lua_pushstring(L, error);
         return 2;
     }
     arm_wake(c);
     lua_pushinteger(L, (lua_Integer)id);
-    lua_pushboolean(L, c->transport.queue_tail && c->transport.queue_tail->id == id);
+    lua_pushboolean(L, started == DALLE_QUEUED);
     return 2;
 }
 

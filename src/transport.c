@@ -343,7 +343,9 @@ static int open_download(dalle_transfer *tr, const char *path, char *error, size
     return 0;
 }
 
-/* The options every request of the client shares, set once per handle. */
+/* The options every request of the client shares, set once per handle.
+ * No Accept-Encoding among them: replies are small JSON and images are PNG,
+ * so compression would only cost CPU at both ends. */
 static int configure_shared(const dalle_transport *t, CURL *e)
 {
     CURLcode rc = CURLE_OK;
@@ -353,8 +355,6 @@ static int configure_shared(const dalle_transport *t, CURL *e)
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_WRITEFUNCTION, on_body);
     SET(CURLOPT_HEADERFUNCTION, on_header);
-    /* No Accept-Encoding: replies are small JSON and images are PNG, so
-     * compression would only cost CPU at both ends. */
     /* Over HTTP/2 a request waits for a connection still being set up rather
      * than open one of its own, so concurrent polls share one connection.
      * Submits always open a fresh one (see configure). */
@@ -511,7 +511,7 @@ int dalle_transport_start(dalle_transport *t, long long id, const dalle_request 
             dalle_transport_release(t, tr);
             return fail_start(error, error_size, "cannot start the request");
         }
-        return 0;
+        return DALLE_STARTED;
     }
     if (t->queue_tail)
         t->queue_tail->next = tr;
@@ -519,7 +519,7 @@ int dalle_transport_start(dalle_transport *t, long long id, const dalle_request 
         t->queue_head = tr;
     t->queue_tail = tr;
     t->queued_count++;
-    return 0;
+    return DALLE_QUEUED;
 }
 
 int dalle_transport_cancel(dalle_transport *t, long long id)

@@ -120,7 +120,10 @@ int dalle_transport_init(dalle_transport *t, const dalle_settings *settings);
  * safe on a transport whose init failed part way. */
 void dalle_transport_free(dalle_transport *t);
 
-/* Starts a request; returns 0 or -1 with a message in `error`. */
+/* Starts a request: returns DALLE_STARTED, DALLE_QUEUED (it waits for a free
+ * transfer slot, and its timeout has not started), or -1 with a message in
+ * `error`. */
+enum { DALLE_STARTED = 0, DALLE_QUEUED = 1 };
 int dalle_transport_start(dalle_transport *t, long long id, const dalle_request *req, char *error,
                           size_t error_size);
 /* Aborts a running transfer by id; returns 1 when there was one. */
