@@ -293,10 +293,21 @@ echo "Machine: $(nproc) CPUs ($cpu_model), $memory_gib GiB, ${os_name:-unknown O
     "$("$python" --version 2>&1); $placement."
 echo
 
+# An awk function both tables below use: rank[1..n] lists the runs 1..n of
+# `key` in order of values[key, run], smallest first.
+rank_runs_awk='
+function rank_runs(values, key, n, rank,    i, j, t) {
+    for (i = 1; i <= n; i++) rank[i] = i
+    for (i = 2; i <= n; i++)
+        for (j = i; j > 1 && values[key, rank[j]] < values[key, rank[j - 1]]; j--) {
+            t = rank[j]; rank[j] = rank[j - 1]; rank[j - 1] = t
+        }
+}'
+
 # A client that ran several rounds shows its median round (by CPU per job)
 # and the range; the ratio column compares medians with baseline-c's at the
 # same concurrency.
-awk -F'|' '
+awk -F'|' "$rank_runs_awk"'
 {
     key = $1 "|" $2
     if (!(key in runs)) { order[++keys] = key; label[key] = $1; conc[key] = $2; count[key] = $3 }
@@ -312,11 +323,7 @@ END {
         key = order[k]
         n = runs[key]
         if (key in failed || n == 0) continue
-        for (i = 1; i <= n; i++) rank[i] = i
-        for (i = 2; i <= n; i++)
-            for (j = i; j > 1 && cpu[key, rank[j]] < cpu[key, rank[j - 1]]; j--) {
-                t = rank[j]; rank[j] = rank[j - 1]; rank[j - 1] = t
-            }
+        rank_runs(cpu, key, n, rank)
         median[key] = rank[int((n + 1) / 2)]
         low[key] = cpu[key, rank[1]]; high[key] = cpu[key, rank[n]]
         if (label[key] == "baseline-c") base_cpu[conc[key]] = cpu[key, median[key]]
@@ -364,7 +371,8 @@ echo "Host-loop lag with $lag_jobs jobs in flight (each polled every 0.05-0.2 s)
     "a 1 ms timer in the same loop, over $lag_seconds s:"
 # Each interpreter and loop shows its median run by p99, and the range of
 # p99 over its runs; a probe that could not run shows as it is.
-awk '$2 == "lag" {
+awk "$rank_runs_awk"'
+$2 == "lag" {
         key = $1 ", " $3
         if (!(key in runs)) order[++keys] = key
         n = ++runs[key]
@@ -377,11 +385,7 @@ awk '$2 == "lag" {
         for (k = 1; k <= keys; k++) {
             key = order[k]
             n = runs[key]
-            for (i = 1; i <= n; i++) rank[i] = i
-            for (i = 2; i <= n; i++)
-                for (j = i; j > 1 && p99[key, rank[j]] < p99[key, rank[j - 1]]; j--) {
-                    t = rank[j]; rank[j] = rank[j - 1]; rank[j - 1] = t
-                }
+            rank_runs(p99, key, n, rank)
             spread = n > 1 ? sprintf(" (median of %d runs; p99 %.2f-%.2f ms)", n,
                 p99[key, rank[1]], p99[key, rank[n]]) : ""
             printf "- %s: %s%s\n", key, line[key, rank[int((n + 1) / 2)]], spread
