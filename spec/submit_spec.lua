@@ -56,6 +56,18 @@ describe("submit", function()
     assert.is_nil(h["expect"])
   end)
 
+  it("sends the same key, accept and user agent with every poll, and no Expect:", function()
+    assert(client:generate { prompt = "polled", timeout = 10 })
+    local polls = mock:requests_to("poll")
+    assert.is_true(#polls >= 2)
+    for _, poll in ipairs(polls) do
+      assert.equals("test-key", poll.headers["x-api-key"])
+      assert.equals("application/json", poll.headers["accept"])
+      assert.matches("^lua%-dalle/", poll.headers["user-agent"])
+      assert.is_nil(poll.headers["expect"])
+    end
+  end)
+
   it("asks for no compression: replies are small JSON, images PNG", function()
     assert(client:submit { prompt = "x" })
     assert.is_nil(sent().headers["accept-encoding"])
@@ -98,7 +110,6 @@ describe("submit", function()
   it("requires a callback when neither the call nor the config has one", function()
     client:close()
     client = mock:client { callback = nil }
-    local dalle = require "dalle"
     client:close()
     client = assert(dalle.new { api_key = "test-key", base_url = mock.url })
     local job, err = client:submit { prompt = "x" }

@@ -11,7 +11,7 @@
 #include "transport.h"
 
 #define CLIENT_MT "dalle.core.client"
-#define MAX_REQUEST_HEADERS 32
+#define MAX_SERVICE_HEADERS 32
 #define MAX_FORM_FIELDS 16
 /* step() never blocks longer than this at once, so a long wait still
  * notices the clock (and a client closed from a signal handler). */
@@ -194,11 +194,12 @@ static long seconds_to_ms(double seconds)
 }
 
 /* new{max_transfers=, connect_timeout=, low_speed_time=, user_agent=,
- *     ca_file=, ca_path=} -> client | nil, message: what every request of
- * the client shares. */
+ *     ca_file=, ca_path=, service_headers={...}} -> client | nil, message:
+ * what every request of the client shares. */
 static int l_new(lua_State *L)
 {
     dalle_settings settings;
+    const char *service_headers[MAX_SERVICE_HEADERS];
     lua_Integer max_transfers;
     client *c;
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -214,6 +215,21 @@ static int l_new(lua_State *L)
     settings.user_agent = opt_string(L, 1, "user_agent");
     settings.ca_file = opt_string(L, 1, "ca_file");
     settings.ca_path = opt_string(L, 1, "ca_path");
+    lua_getfield(L, 1, "service_headers");
+    if (lua_istable(L, -1)) {
+        size_t n = lua_rawlen(L, -1);
+        luaL_argcheck(L, n <= MAX_SERVICE_HEADERS, 1, "too many service_headers");
+        for (size_t i = 0; i < n; i++) {
+            lua_rawgeti(L, -1, (int)i + 1);
+            luaL_argcheck(L, lua_type(L, -1) == LUA_TSTRING, 1, "service_headers must be strings");
+            /* The settings table keeps the string alive until the call ends
+             * (a number, converted on the stack, would not be). */
+            service_headers[i] = lua_tostring(L, -1);
+            lua_pop(L, 1);
+        }
+        settings.service_headers = service_headers;
+        settings.service_header_count = n;
+    }
     c = dalle_newuserdata(L, sizeof *c);
     memset(c, 0, sizeof *c);
     luaL_setmetatable(L, CLIENT_MT);
@@ -247,13 +263,13 @@ static int arm_wake(client *c)
     return dalle_transport_wake_at(&c->transport, next_due(c));
 }
 
-/* request({url=, headers={...}, fields={name, value, ...}, file=,
- *          max_body=}, timeout) -> id, queued | nil, message: queued means
- * it waits for a free transfer slot, and its timeout has not started. */
+/* request({url=, to_service=, fields={name, value, ...}, file=, max_body=},
+ *         timeout) -> id, queued | nil, message: to_service sends the
+ * client's service_headers; queued means it waits for a free transfer slot,
+ * and its timeout has not started. */
 static int l_request(lua_State *L)
 {
     client *c = check_client(L);
-    const char *headers[MAX_REQUEST_HEADERS];
     dalle_field fields[MAX_FORM_FIELDS];
     dalle_request req;
     char error[CURL_ERROR_SIZE];
@@ -268,19 +284,8 @@ static int l_request(lua_State *L)
     req.timeout_ms = seconds_to_ms((double)luaL_checknumber(L, 3));
     req.max_body = (size_t)opt_number(L, 2, "max_body");
 
-    lua_getfield(L, 2, "headers");
-    if (lua_istable(L, -1)) {
-        size_t n = lua_rawlen(L, -1);
-        luaL_argcheck(L, n <= MAX_REQUEST_HEADERS, 2, "too many headers");
-        for (size_t i = 0; i < n; i++) {
-            lua_rawgeti(L, -1, (int)i + 1);
-            headers[i] = lua_tostring(L, -1);
-            luaL_argcheck(L, headers[i] != NULL, 2, "headers must be strings");
-            lua_pop(L, 1);
-        }
-        req.headers = headers;
-        req.header_count = n;
-    }
+    lua_getfield(L, 2, "to_service");
+    req.to_service = lua_toboolean(L, -1);
     lua_getfield(L, 2, "fields");
     if (lua_istable(L, -1)) {
         size_t n = lua_rawlen(L, -1);
@@ -289,9 +294,10 @@ static int l_request(lua_State *L)
         for (size_t i = 0; i < n / 2; i++) {
             lua_rawgeti(L, -1, (int)(2 * i + 1));
             lua_rawgeti(L, -2, (int)(2 * i + 2));
+            luaL_argcheck(L, lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING, 2,
+                          "form fields must be strings");
             fields[i].name = lua_tostring(L, -2);
             fields[i].value = lua_tolstring(L, -1, &fields[i].value_len);
-            luaL_argcheck(L, fields[i].name && fields[i].value, 2, "form fields must be strings");
             /* The fields table keeps both strings alive until the call ends. */
             lua_pop(L, 2);
         }
@@ -358,17 +364,23 @@ static const char *failure_of(const dalle_transfer *tr)
     }
 }
 
+/* A finished transfer as the table the Lua side reads: id, status, body and
+ * elapsed always; the rest only when they apply. Sized to what it holds, as
+ * one is made for every reply. */
 static void push_transfer_event(lua_State *L, dalle_transfer *tr)
 {
     const char *failure = failure_of(tr);
-    lua_createtable(L, 0, 12);
+    int fields = 4 + (tr->retry_after >= 0) + (failure ? 3 : 0) +
+                 (tr->file_state != DALLE_FILE_NONE ? 2 : 0);
+    lua_createtable(L, 0, fields);
     lua_pushinteger(L, (lua_Integer)tr->id);
     lua_setfield(L, -2, "id");
     lua_pushinteger(L, (lua_Integer)tr->status);
     lua_setfield(L, -2, "status");
     lua_pushlstring(L, tr->body ? tr->body : "", tr->body_len);
     lua_setfield(L, -2, "body");
-    if (tr->content_type[0]) set_string(L, "content_type", tr->content_type);
+    lua_pushnumber(L, tr->elapsed);
+    lua_setfield(L, -2, "elapsed");
     if (tr->retry_after >= 0) {
         lua_pushnumber(L, tr->retry_after);
         lua_setfield(L, -2, "retry_after");
@@ -376,15 +388,11 @@ static void push_transfer_event(lua_State *L, dalle_transfer *tr)
     if (failure) {
         set_string(L, "failure", failure);
         set_string(L, "error", tr->error);
+        lua_pushboolean(L, tr->request_sent);
+        lua_setfield(L, -2, "sent");
     }
-    lua_pushboolean(L, tr->request_sent);
-    lua_setfield(L, -2, "sent");
-    lua_pushnumber(L, tr->elapsed);
-    lua_setfield(L, -2, "elapsed");
     if (tr->file_state == DALLE_FILE_SAVED) {
         set_string(L, "file", "saved");
-        lua_pushinteger(L, (lua_Integer)tr->file_bytes);
-        lua_setfield(L, -2, "bytes");
     } else if (tr->file_state == DALLE_FILE_DISCARDED) {
         set_string(L, "file", "discarded");
         set_string(L, "file_problem", tr->file_problem);

@@ -65,28 +65,48 @@ static char *copy_setting(const char *value, int *failed)
     return copy;
 }
 
-/* The user agent goes out as a header line made once: CURLOPT_USERAGENT
- * would have libcurl format it anew for every request. Empty: none sent. */
-static char *user_agent_header(const char *user_agent, int *failed)
+static int add_line(struct curl_slist **list, const char *line)
+{
+    struct curl_slist *more = curl_slist_append(*list, line);
+    if (!more) return -1;
+    *list = more;
+    return 0;
+}
+
+/* The four header lists a request can need, made once rather than per
+ * request: the user agent as a line of its own (CURLOPT_USERAGENT would
+ * have libcurl format it anew for every request; empty: none sent), the
+ * service's headers for its own endpoints, and with a multipart body an
+ * empty Expect:, so that libcurl never waits for "100 Continue". */
+static int make_header_lists(dalle_transport *t, const dalle_settings *settings)
 {
     static const char prefix[] = "User-Agent: ";
-    char *line;
-    size_t length;
-    if (!user_agent || !*user_agent) return NULL;
-    length = strlen(user_agent);
-    line = malloc(sizeof prefix + length);
-    if (!line) {
-        *failed = 1;
-        return NULL;
+    const char *agent = settings->user_agent;
+    char *agent_line = NULL;
+    int failed = 0;
+    if (agent && *agent) {
+        size_t length = strlen(agent);
+        agent_line = malloc(sizeof prefix + length);
+        if (!agent_line) return -1;
+        memcpy(agent_line, prefix, sizeof prefix - 1);
+        memcpy(agent_line + sizeof prefix - 1, agent, length + 1);
     }
-    memcpy(line, prefix, sizeof prefix - 1);
-    memcpy(line + sizeof prefix - 1, user_agent, length + 1);
-    return line;
+    for (int to_service = 0; to_service < 2; to_service++) {
+        for (int form = 0; form < 2; form++) {
+            struct curl_slist **list = &t->header_lists[to_service][form];
+            if (agent_line && add_line(list, agent_line) != 0) failed = 1;
+            for (size_t i = 0; to_service && i < settings->service_header_count; i++)
+                if (add_line(list, settings->service_headers[i]) != 0) failed = 1;
+            if (form && add_line(list, "Expect:") != 0) failed = 1;
+        }
+    }
+    free(agent_line);
+    return failed ? -1 : 0;
 }
 
 int dalle_transport_init(dalle_transport *t, const dalle_settings *settings)
 {
-    int copy_failed = 0, poller_failed;
+    int copy_failed = 0, poller_failed, headers_failed;
     memset(t, 0, sizeof *t);
     /* First, so that free() finds the poller's descriptors set, whatever fails. */
     poller_failed = dalle_poller_init(&t->poller) != 0;
@@ -96,15 +116,15 @@ int dalle_transport_init(dalle_transport *t, const dalle_settings *settings)
         settings->max_transfers ? settings->max_transfers : DALLE_DEFAULT_MAX_TRANSFERS;
     t->connect_timeout_ms = settings->connect_timeout_ms;
     t->low_speed_time_s = settings->low_speed_time_s;
-    t->user_agent_header = user_agent_header(settings->user_agent, &copy_failed);
     t->ca_file = copy_setting(settings->ca_file, &copy_failed);
     t->ca_path = copy_setting(settings->ca_path, &copy_failed);
     if (global_refs == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return -1;
     global_refs++;
     t->holds_curl_global = 1;
     t->multi = curl_multi_init();
+    headers_failed = make_header_lists(t, settings) != 0;
     t->pool = calloc(t->max_transfers, sizeof *t->pool);
-    if (copy_failed || poller_failed || !t->multi || !t->pool ||
+    if (copy_failed || poller_failed || headers_failed || !t->multi || !t->pool ||
         curl_multi_setopt(t->multi, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
         curl_multi_setopt(t->multi, CURLMOPT_SOCKETDATA, (void *)t) != CURLM_OK ||
         curl_multi_setopt(t->multi, CURLMOPT_TIMERFUNCTION, on_timer) != CURLM_OK ||
@@ -135,7 +155,6 @@ void dalle_transport_release(dalle_transport *t, dalle_transfer *tr)
     if (tr->file) discard_file(tr, NULL);
     if (tr->easy) {
         if (t->pool && t->pool_count < t->max_transfers &&
-            curl_easy_setopt(tr->easy, CURLOPT_HTTPHEADER, NULL) == CURLE_OK &&
             curl_easy_setopt(tr->easy, CURLOPT_ERRORBUFFER, NULL) == CURLE_OK &&
             curl_easy_setopt(tr->easy, CURLOPT_PRIVATE, NULL) == CURLE_OK) {
             t->pool[t->pool_count++] = tr->easy;
@@ -144,7 +163,6 @@ void dalle_transport_release(dalle_transport *t, dalle_transfer *tr)
         }
     }
     curl_mime_free(tr->mime);
-    curl_slist_free_all(tr->headers);
     free(tr->body);
     free(tr->file_path);
     free(tr->temp_path);
@@ -186,12 +204,18 @@ void dalle_transport_free(dalle_transport *t)
         curl_easy_cleanup(t->pool[--t->pool_count]);
     free(t->pool);
     t->pool = NULL;
-    free(t->user_agent_header);
     free(t->ca_file);
     free(t->ca_path);
-    t->user_agent_header = t->ca_file = t->ca_path = NULL;
+    t->ca_file = t->ca_path = NULL;
     if (t->multi) curl_multi_cleanup(t->multi);
     t->multi = NULL;
+    /* Last of libcurl's: no handle is left to read them. */
+    for (int to_service = 0; to_service < 2; to_service++) {
+        for (int form = 0; form < 2; form++) {
+            curl_slist_free_all(t->header_lists[to_service][form]);
+            t->header_lists[to_service][form] = NULL;
+        }
+    }
     if (t->holds_curl_global && --global_refs == 0) curl_global_cleanup();
     t->holds_curl_global = 0;
     dalle_poller_free(&t->poller);
@@ -279,12 +303,7 @@ static size_t on_header(char *line, size_t size, size_t count, void *userdata)
     size_t value_len;
     if (len >= 5 && strncmp(line, "HTTP/", 5) == 0) {
         /* A new response (after a 100 or a redirect): forget the last one's. */
-        tr->content_type[0] = '\0';
         tr->retry_after = -1;
-    } else if (header_is(line, len, "content-type", &value, &value_len)) {
-        if (value_len >= sizeof tr->content_type) value_len = sizeof tr->content_type - 1;
-        memcpy(tr->content_type, value, value_len);
-        tr->content_type[value_len] = '\0';
     } else if (header_is(line, len, "retry-after", &value, &value_len)) {
         tr->retry_after = dalle_parse_retry_after(value, value_len, (long long)time(NULL));
     }
@@ -395,10 +414,6 @@ static int build_form(dalle_transfer *tr, const dalle_request *req)
             curl_mime_data(part, req->fields[i].value, req->fields[i].value_len) != CURLE_OK)
             return -1;
     }
-    /* An empty Expect: stops libcurl waiting for "100 Continue" on big bodies. */
-    struct curl_slist *more = curl_slist_append(tr->headers, "Expect:");
-    if (!more) return -1;
-    tr->headers = more;
     return 0;
 }
 
@@ -408,15 +423,6 @@ static int configure(const dalle_transport *t, dalle_transfer *tr, const dalle_r
 {
     CURL *e = tr->easy;
     CURLcode rc = CURLE_OK;
-    if (t->user_agent_header) {
-        tr->headers = curl_slist_append(NULL, t->user_agent_header);
-        if (!tr->headers) return -1;
-    }
-    for (size_t i = 0; i < req->header_count; i++) {
-        struct curl_slist *more = curl_slist_append(tr->headers, req->headers[i]);
-        if (!more) return -1;
-        tr->headers = more;
-    }
     if (req->field_count && build_form(tr, req) != 0) return -1;
 #define SET(option, value)                                                                         \
     if (rc == CURLE_OK) rc = curl_easy_setopt(e, option, value)
@@ -426,7 +432,7 @@ static int configure(const dalle_transport *t, dalle_transfer *tr, const dalle_r
     SET(CURLOPT_WRITEDATA, (void *)tr);
     SET(CURLOPT_HEADERDATA, (void *)tr);
     SET(CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : 0L);
-    SET(CURLOPT_HTTPHEADER, tr->headers);
+    SET(CURLOPT_HTTPHEADER, t->header_lists[req->to_service != 0][req->field_count != 0]);
     /* Images may sit behind a CDN redirect; API calls never follow one. */
     SET(CURLOPT_FOLLOWLOCATION, req->file_path ? 1L : 0L);
     if (req->field_count) {

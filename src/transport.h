@@ -13,7 +13,6 @@
 /* Caps on what a response may hold; callers may lower or raise them. */
 #define DALLE_DEFAULT_MAX_BODY (1024 * 1024)
 #define DALLE_DEFAULT_MAX_IMAGE (50L * 1024 * 1024)
-#define DALLE_CONTENT_TYPE_MAX 128
 #define DALLE_MAGIC_BYTES 12
 /* A longer Retry-After value is not a valid one. */
 #define DALLE_RETRY_AFTER_MAX_LEN 64
@@ -27,8 +26,7 @@ typedef struct dalle_field {
 /* What to send. Strings are borrowed only for the call that starts it. */
 typedef struct dalle_request {
     const char *url;
-    const char *const *headers; /* "name: value" lines */
-    size_t header_count;
+    int to_service; /* send the service's headers (the API key): its own endpoints only */
     const dalle_field *fields; /* non-empty: a multipart POST */
     size_t field_count;
     const char *file_path; /* a download: the body is written here */
@@ -45,6 +43,8 @@ typedef struct dalle_settings {
     const char *user_agent;
     const char *ca_file;
     const char *ca_path;
+    const char *const *service_headers; /* "name: value" lines for the service's own endpoints */
+    size_t service_header_count;
 } dalle_settings;
 
 typedef enum dalle_file_state {
@@ -57,7 +57,6 @@ typedef struct dalle_transfer {
     long long id;
     CURL *easy;
     curl_mime *mime;
-    struct curl_slist *headers;
     struct dalle_transfer *prev, *next; /* in the running list, or next in the queue */
 
     /* Response, filled while the transfer runs. */
@@ -65,7 +64,6 @@ typedef struct dalle_transfer {
     size_t body_len, body_cap, max_body;
     int too_large;
     long status;
-    char content_type[DALLE_CONTENT_TYPE_MAX];
     double retry_after; /* seconds, < 0 when absent */
 
     /* Download state. */
@@ -108,7 +106,9 @@ typedef struct dalle_transport {
     size_t pool_count;
     long connect_timeout_ms; /* the client's dalle_settings, kept for new handles */
     long low_speed_time_s;
-    char *user_agent_header; /* "User-Agent: ...", a header line of every request */
+    /* Every request's header lines, made once and shared (libcurl only reads
+     * them), by [to the service][with a multipart body]. */
+    struct curl_slist *header_lists[2][2];
     char *ca_file;
     char *ca_path;
     int holds_curl_global; /* counted in curl_global_init's users */

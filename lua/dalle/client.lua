@@ -55,6 +55,8 @@ function M.new(user_config)
     user_agent = c.user_agent,
     ca_file = c.ca_file,
     ca_path = c.ca_path,
+    -- Sent only with requests marked to_service: never to an image host.
+    service_headers = { "x-api-key: " .. c.api_key, "accept: application/json" },
   }
   if not handle then return nil, errors.new("network", problem) end
   local self = setmetatable({
@@ -70,16 +72,6 @@ function M.new(user_config)
   secrets[self] = c.api_key
   c.api_key = nil
   return self
-end
-
--- The same table for every request: dalle.core only reads it.
-function Client:_api_headers()
-  local headers = self._headers
-  if not headers then
-    headers = { "x-api-key: " .. secrets[self], "accept: application/json" }
-    self._headers = headers
-  end
-  return headers
 end
 
 -- The service may echo what it was sent; the key never leaves in an error.
@@ -447,7 +439,7 @@ function Client:_submit(request, deadline)
   end
   local event, err = self:_exchange({
     url = self.base_url .. params.path,
-    headers = self:_api_headers(),
+    to_service = true,
     fields = fields,
     max_body = self._config.max_body,
   }, deadline, "submit")
@@ -462,11 +454,8 @@ function Client:_submit(request, deadline)
     return nil, errors.new("failed", self:_redact(reading.reason) or "the service refused the job",
       { raw = reading.raw, id = reading.id, reason = self:_redact(reading.reason) })
   end
-  local job = job_module.new(self, reading.id)
-  job.params = params
-  job.raw = reading.raw
-  job._next_poll = now() + self._config.poll_interval
-  return job
+  return job_module.new(self, reading.id, params, reading.raw,
+    now() + self._config.poll_interval)
 end
 
 -- submit(opts) --> job | nil, err
@@ -519,13 +508,12 @@ function Client:download(source, path, opts)
   end
   if path == "" then return invalid("path", "the download path must not be empty") end
   local c = self._config
-  -- The key goes only to the service's own origin, never to an image host.
-  local headers = origin_of(url) == origin_of(self.base_url) and self:_api_headers() or {}
   local limit = timeout or c.wait_timeout
   local event, err = self:_exchange({
     url = url,
     file = path,
-    headers = headers,
+    -- The key goes only to the service's own origin, never to an image host.
+    to_service = origin_of(url) == origin_of(self.base_url),
     max_body = c.max_image_bytes,
   }, now() + limit, "download", nil, limit)
   if not event then return nil, err end

@@ -153,9 +153,12 @@ function M.read(config)
 end
 
 -- Splits the option a waiting call takes (timeout) from the request's own.
--- Written with next(), not pairs(): LuaJIT 2.1.0-beta3 (Debian 12) can
--- compile this copy loop, under load, into one that copies nothing.
+-- dalle.core.validate only reads the request, with raw access, so options
+-- without a timeout go on as they are: no copy.
+-- The copy is written with next(), not pairs(): LuaJIT 2.1.0-beta3 (Debian
+-- 12) can compile a pairs() copy loop, under load, into one that copies nothing.
 function M.split_options(opts)
+  if rawget(opts, "timeout") == nil then return opts, nil end
   local request, timeout = {}, nil
   local k, v = next(opts)
   while k ~= nil do

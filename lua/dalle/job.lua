@@ -19,15 +19,18 @@ function Job:__tostring()
   return "dalle.job " .. self.id .. " (" .. self.status .. ")"
 end
 
--- new(client, id) --> job; `_next_poll` is now: a job picked up by id is
--- polled at once, a submitted one is given poll_interval first by submit.
-function M.new(client, id)
+-- new(client, id [, params, raw, next_poll]) --> job. A job picked up by id
+-- is polled at once; submit gives the request's params, the reply and the
+-- time of the first poll. All fields in one constructor: no rehash later.
+function M.new(client, id, params, raw, next_poll)
   return setmetatable({
     id = id,
     status = "pending",
+    params = params,
+    raw = raw,
     _client = client,
     _interval = client._config.poll_interval,
-    _next_poll = now(),
+    _next_poll = next_poll or now(),
     _waiting_on = false, -- the id of the event a call waits for
   }, Job)
 end
@@ -61,7 +64,7 @@ function Job:_poll(deadline)
   if not request then
     request = {
       url = client.base_url .. ART_PATH .. escape_path(self.id),
-      headers = client:_api_headers(),
+      to_service = true,
       max_body = client._config.max_body,
     }
     self._poll_request = request
