@@ -1,5 +1,6 @@
 -- What dalle-mock receives for each submit: the multipart fields and the
 -- headers, for both models, and what submit returns.
+local dalle = require "dalle"
 local helper = require "helper"
 
 describe("submit", function()
@@ -52,7 +53,8 @@ describe("submit", function()
     assert.equals("test-key", h["x-api-key"])
     assert.equals("application/json", h["accept"])
     assert.matches("^multipart/form%-data; boundary=", h["content-type"])
-    assert.matches("^lua%-dalle/", h["user-agent"])
+    assert.equals(dalle.DEFAULT_USER_AGENT, h["user-agent"])
+    assert.matches("^lua%-dalle/[%d.]+ libcurl/[%d.]+$", dalle.DEFAULT_USER_AGENT)
     assert.is_nil(h["expect"])
   end)
 
@@ -63,7 +65,7 @@ describe("submit", function()
     for _, poll in ipairs(polls) do
       assert.equals("test-key", poll.headers["x-api-key"])
       assert.equals("application/json", poll.headers["accept"])
-      assert.matches("^lua%-dalle/", poll.headers["user-agent"])
+      assert.equals(dalle.DEFAULT_USER_AGENT, poll.headers["user-agent"])
       assert.is_nil(poll.headers["expect"])
     end
   end)

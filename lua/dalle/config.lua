@@ -7,6 +7,7 @@ local M = {}
 
 M.VERSION = "0.1.0"
 M.DEFAULT_BASE_URL = "https://developers.airight.io/nft-market-backend-service"
+M.DEFAULT_USER_AGENT = "lua-dalle/" .. M.VERSION .. " libcurl/" .. core.curl_version
 
 local DEFAULTS = {
   timeout = 30,
@@ -141,7 +142,7 @@ function M.read(config)
   if c.callback ~= nil and not core.is_http_url(c.callback) then
     return invalid("callback", "config 'callback' must be an absolute http:// or https:// URL")
   end
-  c.user_agent = c.user_agent or ("lua-dalle/" .. M.VERSION .. " libcurl/" .. core.curl_version)
+  c.user_agent = c.user_agent or M.DEFAULT_USER_AGENT
   if c.user_agent:find("[%c]") then
     return invalid("user_agent", "the user agent must not contain control characters "
       .. "(a line break would start another header)")

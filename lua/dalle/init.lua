@@ -10,6 +10,8 @@ local response = require "dalle.response"
 local dalle = {
   VERSION = config.VERSION,
   DEFAULT_BASE_URL = config.DEFAULT_BASE_URL,
+  -- What a client sends as User-Agent unless config.user_agent says otherwise.
+  DEFAULT_USER_AGENT = config.DEFAULT_USER_AGENT,
   -- Whether a client has a pollfd (Linux: epoll); without, adapters step on a timer.
   HAS_POLLFD = core.has_pollfd,
   new = client.new,
