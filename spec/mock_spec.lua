@@ -56,3 +56,53 @@ describe("dalle-mock", function()
     assert.equals("split parts", jobs[1].prompt)
   end)
 end)
+
+describe("dalle-mock --single-thread", function()
+  local mock
+
+  setup(function() mock = helper.start_mock { "--single-thread", "--polls", "1" } end)
+  teardown(function() mock:stop() end)
+
+  it("serves 200 connections at once from its one thread", function()
+    local client = mock:client { max_transfers = 200, poll_interval = 0, max_poll_interval = 0.01 }
+    local workers = {}
+    for i = 1, 200 do
+      workers[i] = coroutine.create(function()
+        return client:generate { prompt = "one thread " .. i, timeout = 30 }
+      end)
+    end
+    local outcomes = helper.drive(client, workers)
+    client:close()
+    for i = 1, 200 do
+      assert(outcomes[i][1], "job " .. i .. ": " .. tostring(outcomes[i][2]))
+      assert.equals("succeeded", outcomes[i][1].status)
+    end
+  end)
+
+  it("refuses faults that sleep and chaos, saying why; other faults still queue", function()
+    for _, spec in ipairs {
+      { on = "poll", delay_ms = 5 }, { on = "submit", stall = 1 }, { on = "image", trickle = 1 },
+    } do
+      local refused = mock:fault(spec)
+      assert.is_nil(refused.queued)
+      assert.matches("runs %-%-single%-thread", refused.message)
+      assert.matches("(delay_ms, stall, trickle)", refused.message, 1, true)
+    end
+    local chaos = mock:config { chaos = 5 }
+    assert.equals("chaos", chaos.field)
+    assert.matches("runs %-%-single%-thread", chaos.message)
+    assert.equals(0, mock:config({ polls = 1 }).chaos)
+    local queued = mock:fault { on = "poll", status = 503 }
+    assert.equals(503, queued.queued.status)
+    mock:reset()
+  end)
+
+  it("will not start with a --fault that sleeps or with --chaos", function()
+    local mock_path = os.getenv("DALLE_MOCK") or "build/dalle-mock"
+    for _, args in ipairs { "--fault on=poll,stall=1", "--chaos 5" } do
+      local out = helper.capture(mock_path .. " --single-thread " .. args .. " 2>&1; echo exit=$?")
+      assert.matches("exit=2", out)
+      assert.matches("runs %-%-single%-thread", out)
+    end
+  end)
+end)

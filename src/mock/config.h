@@ -23,6 +23,9 @@ typedef struct mock_config {
     char api_key[MOCK_API_KEY_MAX + 1]; /* empty: any non-empty key is accepted */
     unsigned long chaos_percent;        /* share of service requests given a random fault */
     unsigned long chaos_seed;
+    /* One thread serves every connection, so nothing may sleep: no fault
+     * that does (fault_sleeps), no chaos. Set at startup only. */
+    int single_thread;
 } mock_config;
 
 /* The chaos seed defaults to one taken from the time and process id. */
@@ -42,5 +45,10 @@ void config_restore_startup(void);
 int config_key_accepted(const mock_config *config, const char *given);
 /* "polls":..,"chaos_seed":N without the braces, so a reply can add members. */
 void config_members_json(const mock_config *config, mock_buf *out);
+
+/* Why --single-thread refuses what would sleep: on the command line and the control routes. */
+#define MOCK_SINGLE_THREAD_NO_SLEEP                                                                \
+    "dalle-mock runs --single-thread: one thread serves every connection, so a fault that "        \
+    "sleeps (delay_ms, stall, trickle) or chaos would hold up all of them"
 
 #endif

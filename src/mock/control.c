@@ -91,6 +91,10 @@ static void change_config(struct MHD_Connection *connection, mock_reply *reply)
         reply_message(reply, MHD_HTTP_BAD_REQUEST, change.key, "%s", change.error);
         return;
     }
+    if (change.config.single_thread && change.config.chaos_percent > 0) {
+        reply_message(reply, MHD_HTTP_BAD_REQUEST, "chaos", "%s", MOCK_SINGLE_THREAD_NO_SLEEP);
+        return;
+    }
     config_set(&change.config);
     if (change.chaos_seed_given) chaos_reseed(change.config.chaos_seed);
     buf_puts(&reply->body, "{");
@@ -102,11 +106,17 @@ static void change_config(struct MHD_Connection *connection, mock_reply *reply)
 static void queue_fault(struct MHD_Connection *connection, mock_reply *reply)
 {
     fault_change change;
+    mock_config config;
     memset(&change, 0, sizeof change);
     fault_init(&change.fault);
     MHD_get_connection_values(connection, MHD_GET_ARGUMENT_KIND, apply_fault_argument, &change);
     if (change.failed || fault_finish(&change.fault, &change.error) != 0) {
         reply_message(reply, MHD_HTTP_BAD_REQUEST, change.error.key, "%s", change.error.message);
+        return;
+    }
+    config_get(&config);
+    if (config.single_thread && fault_sleeps(&change.fault)) {
+        reply_message(reply, MHD_HTTP_BAD_REQUEST, NULL, "%s", MOCK_SINGLE_THREAD_NO_SLEEP);
         return;
     }
     faults_push(&change.fault);

@@ -50,6 +50,12 @@ static const char *const action_names[] = {
 
 static const char *const target_names[] = {"any", "submit", "poll", "image"};
 
+int fault_sleeps(const mock_fault *fault)
+{
+    return fault->action == FAULT_DELAY || fault->action == FAULT_STALL ||
+           fault->action == FAULT_TRICKLE;
+}
+
 static pthread_mutex_t faults_lock = PTHREAD_MUTEX_INITIALIZER;
 static mock_fault *queue;
 static size_t queue_len;

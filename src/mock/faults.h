@@ -67,6 +67,8 @@ void fault_init(mock_fault *fault);
 int fault_set(mock_fault *fault, const char *key, const char *value, fault_error *err);
 /* Checks the whole spec once every key is set (one action, modifiers that fit it). */
 int fault_finish(mock_fault *fault, fault_error *err);
+/* 1 for delay_ms, stall and trickle: they sleep in their connection's thread. */
+int fault_sleeps(const mock_fault *fault);
 /* "on=submit,status=503": the command-line form, split on `,` then `=`. */
 int fault_parse_spec(const char *spec, mock_fault *fault, fault_error *err);
 

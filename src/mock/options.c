@@ -31,6 +31,10 @@ static const char usage_options[] =
     "  --port-file PATH   once listening, write the port and a newline to PATH\n"
     "                     (written to PATH.tmp, then renamed)\n"
     "  --watch-pid PID    exit when process PID no longer exists (checked every 200 ms)\n"
+    "  --single-thread    serve every connection from one thread, the least CPU (for\n"
+    "                     load tests and benchmarks); refuses faults that sleep\n"
+    "                     (delay_ms, stall, trickle) and chaos. Default: a thread per\n"
+    "                     connection\n"
     "  --quiet            no log lines on stderr\n"
     "  --help             show this help and exit\n"
     "  --version          show the version and exit\n"
@@ -148,9 +152,10 @@ typedef struct option_spec {
 } option_spec;
 
 static const option_spec option_specs[] = {
-    {"host", 1},      {"port", 1},      {"api-key", 1}, {"polls", 1},      {"delay-ms", 1},
-    {"shape", 1},     {"fault", 1},     {"chaos", 1},   {"chaos-seed", 1}, {"public-url", 1},
-    {"port-file", 1}, {"watch-pid", 1}, {"quiet", 0},   {"help", 0},       {"version", 0},
+    {"host", 1},       {"port", 1},       {"api-key", 1},   {"polls", 1},
+    {"delay-ms", 1},   {"shape", 1},      {"fault", 1},     {"chaos", 1},
+    {"chaos-seed", 1}, {"public-url", 1}, {"port-file", 1}, {"watch-pid", 1},
+    {"quiet", 0},      {"help", 0},       {"version", 0},   {"single-thread", 0},
 };
 
 static enum options_result usage_error(const char *format, ...)
@@ -236,6 +241,8 @@ static enum options_result apply_option(mock_options *options, const char *name,
         options->watch_pid = (pid_t)number;
     } else if (strcmp(name, "quiet") == 0) {
         options->quiet = 1;
+    } else if (strcmp(name, "single-thread") == 0) {
+        options->config.single_thread = 1;
     } else if (strcmp(name, "help") == 0) {
         fputs(usage_options, stdout);
         fputs(usage_routes, stdout);
@@ -281,6 +288,13 @@ enum options_result options_parse(int argc, char **argv, mock_options *options)
         }
         result = apply_option(options, spec->name, value);
         if (result != OPTIONS_RUN) return result;
+    }
+    if (options->config.single_thread) {
+        for (size_t i = 0; i < options->fault_count; i++)
+            if (fault_sleeps(&options->faults[i]))
+                return usage_error("--fault: %s", MOCK_SINGLE_THREAD_NO_SLEEP);
+        if (options->config.chaos_percent > 0)
+            return usage_error("--chaos: %s", MOCK_SINGLE_THREAD_NO_SLEEP);
     }
     return OPTIONS_RUN;
 }

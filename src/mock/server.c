@@ -27,9 +27,12 @@
 #define DELIBERATE_CLOSE_MESSAGE "Application reported internal error"
 #define EXIT_USAGE 2
 /* Thread per connection lets a fault sleep in one connection without
- * holding up the others; poll() holds at hundreds of connections (note 2). */
+ * holding up the others; poll() holds at hundreds of connections (note 2).
+ * --single-thread serves them all from the polling thread: no thread is made
+ * per connection, and none competes with a client on the same machine. */
 #define DAEMON_FLAGS                                                                               \
     (MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL)
+#define DAEMON_FLAGS_SINGLE_THREAD (MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL)
 
 /* MHD's own error log, less the line it writes whenever a handler ends a
  * connection on purpose: drop and stall faults do, and are logged already. */
@@ -139,6 +142,7 @@ int main(int argc, char **argv)
     struct MHD_Daemon *daemon;
     const union MHD_DaemonInfo *info;
     unsigned port;
+    unsigned int flags;
     int ipv6;
     int worker_started;
     int exit_code = 0;
@@ -184,8 +188,9 @@ int main(int argc, char **argv)
     else
         set_default_base(options.host, options.port, ipv6);
 
-    daemon = MHD_start_daemon(DAEMON_FLAGS | MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0),
-                              (uint16_t)options.port, NULL, NULL, routes_access, NULL,
+    flags = (options.config.single_thread ? DAEMON_FLAGS_SINGLE_THREAD : DAEMON_FLAGS) |
+            MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
+    daemon = MHD_start_daemon(flags, (uint16_t)options.port, NULL, NULL, routes_access, NULL,
                               MHD_OPTION_EXTERNAL_LOGGER, log_daemon_error, NULL,
                               MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&address,
                               MHD_OPTION_NOTIFY_COMPLETED, routes_completed, NULL, MHD_OPTION_END);
