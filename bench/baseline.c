@@ -4,10 +4,12 @@
 /* A benchmark baseline, not product code: it reads a reply only far enough to
  * find the id and the status in dalle-mock's "plain" shape (with strstr), and
  * any other reply ends the run with an error. Like lua-dalle, a submit goes on
- * a fresh connection and polls reuse pooled ones; unlike lua-dalle, each slot
- * keeps one easy handle for all its requests, as a hand-written C client would.
+ * a fresh connection and polls reuse pooled ones, and every request carries the
+ * same header lines (--user-agent gives lua-dalle's); unlike lua-dalle, each
+ * slot keeps one easy handle for all its requests, as a hand-written C client
+ * would.
  *
- * Usage: baseline BASE_URL API_KEY JOBS CONCURRENCY
+ * Usage: baseline [--user-agent UA] BASE_URL API_KEY JOBS CONCURRENCY
  * Prints "completed JOBS" when every job has succeeded; exits 1 on any failure. */
 #include <curl/curl.h>
 #include <stdio.h>
@@ -156,12 +158,18 @@ static long parse_count(const char *text, const char *what)
 
 int main(int argc, char **argv)
 {
+    const char *user_agent = NULL;
+    if (argc == 7 && strcmp(argv[1], "--user-agent") == 0) {
+        user_agent = argv[2];
+        argv += 2;
+        argc -= 2;
+    }
     if (argc != 5) {
-        fprintf(stderr, "usage: baseline BASE_URL API_KEY JOBS CONCURRENCY\n");
+        fprintf(stderr, "usage: baseline [--user-agent UA] BASE_URL API_KEY JOBS CONCURRENCY\n");
         return 2;
     }
     bench b = {0};
-    char key_header[512];
+    char key_header[512], agent_header[512];
     long jobs = parse_count(argv[3], "JOBS");
     long concurrency = parse_count(argv[4], "CONCURRENCY");
     if (concurrency > jobs) concurrency = jobs;
@@ -169,6 +177,12 @@ int main(int argc, char **argv)
     b.base = argv[1];
     snprintf(b.submit_url, sizeof b.submit_url, "%s/sdk/models/dall-e", b.base);
     snprintf(b.callback_url, sizeof b.callback_url, "%s/_mock/callback", b.base);
+    /* In lua-dalle's order: user agent, key, accept; the empty Expect: puts nothing on the
+     * wire, it only keeps libcurl from waiting for "100 Continue". */
+    if (user_agent) {
+        snprintf(agent_header, sizeof agent_header, "User-Agent: %s", user_agent);
+        b.headers = curl_slist_append(b.headers, agent_header);
+    }
     snprintf(key_header, sizeof key_header, "x-api-key: %s", argv[2]);
     b.headers = curl_slist_append(b.headers, key_header);
     b.headers = curl_slist_append(b.headers, "accept: application/json");

@@ -116,11 +116,13 @@ say() {
 
 # start_mock POLLS: a fresh dalle-mock on a free loopback port whose jobs
 # answer POLLS pending polls; sets base. --watch-pid ends it with this script.
+# --single-thread: a thread made per connection (a submit opens one) would
+# compete with the client for its CPU, as a service on another machine never does.
 start_mock() {
     rm -f "$state/port"
     # shellcheck disable=SC2086
-    $pin_mock "$mock" --port 0 --port-file "$state/port" --api-key "$api_key" --polls "$1" --quiet \
-        --watch-pid $$ >/dev/null &
+    $pin_mock "$mock" --single-thread --port 0 --port-file "$state/port" --api-key "$api_key" \
+        --polls "$1" --quiet --watch-pid $$ >/dev/null &
     mock_pid=$!
     waited=0
     while [ ! -s "$state/port" ]; do
@@ -240,6 +242,9 @@ curl_libs=$(pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 ${CC:-cc} $c_flags bench/run_child.c -o "$run_child"
 # shellcheck disable=SC2086
 ${CC:-cc} $c_flags $curl_cflags bench/baseline.c -o build/bench/baseline $curl_libs
+# baseline-c sends the same header lines as lua-dalle, its User-Agent included.
+user_agent=$(env "LUA_PATH=$lua_path" "LUA_CPATH=$repo/build/lua5.4/?.so;;" lua5.4 \
+    -e 'io.write(require("dalle").DEFAULT_USER_AGENT)')
 
 # The machine's speed drifts (it is shared); interleaved rounds expose
 # baseline-c and lua-dalle to the same drift, and the median drops outliers.
@@ -247,7 +252,7 @@ for concurrency in 1 "$high_concurrency"; do
     round=0
     while [ "$round" -lt "$rounds" ]; do
         round=$((round + 1))
-        row baseline-c c "$concurrency" "$jobs" build/bench/baseline
+        row baseline-c c "$concurrency" "$jobs" build/bench/baseline --user-agent "$user_agent"
         for lua in lua5.4 luajit; do
             row "lua-dalle ($lua)" "$lua" "$concurrency" "$jobs" env "LUA_PATH=$lua_path" \
                 "LUA_CPATH=$repo/build/$lua/?.so;;" "$lua" bench/dalle_bench.lua throughput
