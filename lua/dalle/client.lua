@@ -20,6 +20,7 @@ local OPTIONAL_FIELDS = { "quality", "style" }
 local secrets = setmetatable({}, { __mode = "k" })
 
 local now = core.now
+local isyieldable = coroutine.isyieldable -- nil before Lua 5.3
 local invalid = errors.invalid
 local bad_argument = errors.bad_argument
 
@@ -102,13 +103,6 @@ function Client:_log(record)
   end
 end
 
-function Client:_can_yield()
-  local co, main = coroutine.running()
-  if not self._config.yield then return false end
-  if coroutine.isyieldable then return coroutine.isyieldable() end
-  return co ~= nil and not main
-end
-
 -- Marks whoever waits on `id` as having news, into `woken` (a set and, in
 -- order, a list). A grouped coroutine (a member of wait_all/wait_any) is
 -- marked runnable and its group's own waiter woken instead.
@@ -149,6 +143,7 @@ end
 -- waiting call asked for.
 function Client:_pump(timeout)
   local events, active = self._core:step(timeout)
+  if events[1] == nil then return active end
   local waiting, filed, woken = self._waiting, self._events, {}
   for i = 1, #events do
     local event = events[i]
@@ -233,16 +228,24 @@ end
 
 -- How the running coroutine waits: "group" (inside wait_all/wait_any),
 -- "loop" with a token (inside the event loop the client uses), "yield",
--- or "block".
+-- or "block"; then the loop's token, and the running coroutine (nil on the
+-- main thread of Lua 5.1).
 function Client:_wait_mode()
-  local co = coroutine.running()
-  if co and self._grouped[co] then return "group" end
+  local co, main = coroutine.running()
+  if co and self._grouped[co] then return "group", nil, co end
   local loop = self._loop
   if loop then
     local token = loop.waiter(self)
-    if token then return "loop", token end
+    if token then return "loop", token, co end
   end
-  return self:_can_yield() and "yield" or "block"
+  if not self._config.yield then return "block", nil, co end
+  local can_yield
+  if isyieldable then
+    can_yield = isyieldable()
+  else
+    can_yield = co ~= nil and not main
+  end
+  return can_yield and "yield" or "block", nil, co
 end
 Client.__close = Client.close
 
@@ -253,8 +256,8 @@ Client.__close = Client.close
 -- client closed or the job was canceled.
 function Client:_await(id, deadline, job, due_by_deadline)
   local waiting, alarm = self._waiting, nil
-  local mode, token = self:_wait_mode()
-  local waiter = token or (mode == "block" and true) or coroutine.running()
+  local mode, token, co = self:_wait_mode()
+  local waiter = token or (mode == "block" and true) or co
   waiting[id] = waiter
   if job then job._waiting_on = id end
   if mode ~= "block" and deadline and not due_by_deadline then

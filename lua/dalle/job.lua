@@ -112,14 +112,16 @@ function Job:_wait(deadline)
   local client = self._client
   while not self.result do
     if self._canceled then return canceled(self) end
-    local pause = self._next_poll - now()
+    local time = now()
+    local pause = self._next_poll - time
     if pause > 0 then
       local ok, err = client:_sleep(pause, deadline, self)
       if not ok then return nil, err end
       -- wait_any has its answer elsewhere: no new poll for this job now.
       if self._released then return nil end
+      time = now()
     end
-    if now() >= deadline then
+    if time >= deadline then
       return nil, errors.new("timeout", "job " .. self.id .. " did not finish before its deadline"
         .. (self.service_status and " (last status: " .. self.service_status .. ")" or ""),
         { id = self.id })
