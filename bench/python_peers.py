@@ -9,17 +9,17 @@ import sys
 
 MAX_POLLS_PER_JOB = 100
 FIELDS = {"modelId": "70", "model": "dall-e-2", "size": "1024x1024"}
-BOUNDARY = "lua-dalle-bench-boundary"
 
 
 def form(base, n):
     return dict(FIELDS, callback=base + "/_mock/callback", prompt="bench job %d" % n)
 
 
-def multipart_body(fields):
-    parts = ['--%s\r\ncontent-disposition: form-data; name="%s"\r\n\r\n%s\r\n' % (BOUNDARY, name, value)
-             for name, value in fields.items()]
-    return ("".join(parts) + "--%s--\r\n" % BOUNDARY).encode()
+def multipart_form(aiohttp, fields):
+    form_data = aiohttp.MultipartWriter("form-data")
+    for name, value in fields.items():
+        form_data.append(value).set_content_disposition("form-data", name=name)
+    return form_data
 
 
 def run_requests(base, key, jobs):
@@ -47,17 +47,14 @@ async def run_aiohttp(base, key, jobs, concurrency):
     import aiohttp
 
     headers = {"x-api-key": key, "accept": "application/json"}
-    form_headers = dict(headers, **{"content-type": "multipart/form-data; boundary=" + BOUNDARY})
     next_job = iter(range(1, jobs + 1))
     completed = 0
 
     async def worker(submits, polls):
         nonlocal completed
         for n in next_job:
-            # Built by hand: aiohttp's MultipartWriter sends each part in its own
-            # write, and dalle-mock then takes the first field for a duplicate.
-            body = multipart_body(form(base, n))
-            async with submits.post(base + "/sdk/models/dall-e", data=body, headers=form_headers) as reply:
+            body = multipart_form(aiohttp, form(base, n))
+            async with submits.post(base + "/sdk/models/dall-e", data=body, headers=headers) as reply:
                 reply.raise_for_status()
                 job_id = (await reply.json())["id"]
             for _ in range(MAX_POLLS_PER_JOB):
