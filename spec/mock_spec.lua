@@ -80,11 +80,13 @@ describe("dalle-mock --single-thread", function()
   end)
 
   it("refuses faults that sleep and chaos, saying why; other faults still queue", function()
-    for _, spec in ipairs {
-      { on = "poll", delay_ms = 5 }, { on = "submit", stall = 1 }, { on = "image", trickle = 1 },
+    for action, spec in pairs {
+      delay_ms = { on = "poll", delay_ms = 5 }, stall = { on = "submit", stall = 1 },
+      trickle = { on = "image", trickle = 1 },
     } do
       local refused = mock:fault(spec)
       assert.is_nil(refused.queued)
+      assert.equals(action, refused.field)
       assert.matches("runs %-%-single%-thread", refused.message)
       assert.matches("(delay_ms, stall, trickle)", refused.message, 1, true)
     end

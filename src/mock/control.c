@@ -116,7 +116,8 @@ static void queue_fault(struct MHD_Connection *connection, mock_reply *reply)
     }
     config_get(&config);
     if (config.single_thread && fault_sleeps(&change.fault)) {
-        reply_message(reply, MHD_HTTP_BAD_REQUEST, NULL, "%s", MOCK_SINGLE_THREAD_NO_SLEEP);
+        reply_message(reply, MHD_HTTP_BAD_REQUEST, fault_action_name(&change.fault), "%s",
+                      MOCK_SINGLE_THREAD_NO_SLEEP);
         return;
     }
     faults_push(&change.fault);

@@ -56,6 +56,11 @@ int fault_sleeps(const mock_fault *fault)
            fault->action == FAULT_TRICKLE;
 }
 
+const char *fault_action_name(const mock_fault *fault)
+{
+    return action_names[fault->action];
+}
+
 static pthread_mutex_t faults_lock = PTHREAD_MUTEX_INITIALIZER;
 static mock_fault *queue;
 static size_t queue_len;

@@ -69,6 +69,8 @@ int fault_set(mock_fault *fault, const char *key, const char *value, fault_error
 int fault_finish(mock_fault *fault, fault_error *err);
 /* 1 for delay_ms, stall and trickle: they sleep in their connection's thread. */
 int fault_sleeps(const mock_fault *fault);
+/* The key that names the fault's action: "status", "stall", ... */
+const char *fault_action_name(const mock_fault *fault);
 /* "on=submit,status=503": the command-line form, split on `,` then `=`. */
 int fault_parse_spec(const char *spec, mock_fault *fault, fault_error *err);
 
