@@ -5,6 +5,8 @@ local cjson = require "cjson"
 local helper = {}
 
 local MOCK = os.getenv("DALLE_MOCK") or "build/dalle-mock"
+-- The dalle-mock binary the specs run, for a spec that starts one by hand.
+helper.MOCK = MOCK
 local START_SECONDS = 10
 
 local function sh_quote(s)

@@ -63,7 +63,7 @@ describe("dalle-mock --single-thread", function()
   setup(function() mock = helper.start_mock { "--single-thread", "--polls", "1" } end)
   teardown(function() mock:stop() end)
 
-  it("serves 200 connections at once from its one thread", function()
+  it("serves 200 transfers in flight at once from its one thread", function()
     local client = mock:client { max_transfers = 200, poll_interval = 0, max_poll_interval = 0.01 }
     local workers = {}
     for i = 1, 200 do
@@ -100,9 +100,8 @@ describe("dalle-mock --single-thread", function()
   end)
 
   it("will not start with a --fault that sleeps or with --chaos", function()
-    local mock_path = os.getenv("DALLE_MOCK") or "build/dalle-mock"
     for _, args in ipairs { "--fault on=poll,stall=1", "--chaos 5" } do
-      local out = helper.capture(mock_path .. " --single-thread " .. args .. " 2>&1; echo exit=$?")
+      local out = helper.capture(helper.MOCK .. " --single-thread " .. args .. " 2>&1; echo exit=$?")
       assert.matches("exit=2", out)
       assert.matches("runs %-%-single%-thread", out)
     end
