@@ -16,8 +16,10 @@ CURL_FLAGS  := $(shell pkg-config --cflags libcurl 2>/dev/null)
 CURL_LIBS   := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 MHD_FLAGS   := $(shell pkg-config --cflags --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 
-CORE_SRC    := src/core.c src/rules.c src/transport.c src/poller.c src/schedule.c
-CORE_HDR    := src/compat.h src/rules.h src/transport.h src/poller.h src/schedule.h
+CORE_SRC    := src/core.c src/rules.c src/transport.c src/poller.c src/schedule.c \
+               src/image_file.c src/base64.c src/append_file.c
+CORE_HDR    := src/compat.h src/rules.h src/transport.h src/poller.h src/schedule.h \
+               src/image_file.h src/base64.h src/append_file.h
 MOCK_SRC    := $(wildcard src/mock/*.c) src/rules.c
 MOCK_HDR    := $(wildcard src/mock/*.h) src/rules.h
 
@@ -53,7 +55,7 @@ $(BUILD)/%/dalle/core.so: $(CORE_SRC) $(CORE_HDR)
 
 $(MOCK): $(MOCK_SRC) $(MOCK_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(STD) $(WARNINGS) $(CFLAGS) $(MOCK_SRC) -o $@ $(MHD_FLAGS) $(CURL_LIBS) -lpthread
+	$(CC) $(STD) $(WARNINGS) $(CFLAGS) $(MOCK_SRC) -o $@ $(MHD_FLAGS) $(CURL_LIBS) -lz -lpthread
 
 deps:
 	@scripts/install-deps.sh

@@ -32,9 +32,11 @@ build = {
     ["dalle.cqueues"] = "lua/dalle/cqueues.lua",
     ["dalle.luv"] = "lua/dalle/luv.lua",
     ["dalle.errors"] = "lua/dalle/errors.lua",
+    ["dalle.record"] = "lua/dalle/record.lua",
     ["dalle.response"] = "lua/dalle/response.lua",
     ["dalle.core"] = {
-      sources = { "src/core.c", "src/rules.c", "src/transport.c", "src/poller.c", "src/schedule.c" },
+      sources = { "src/core.c", "src/rules.c", "src/transport.c", "src/poller.c", "src/schedule.c",
+        "src/image_file.c", "src/base64.c", "src/append_file.c" },
       defines = { "_POSIX_C_SOURCE=200809L", "_DEFAULT_SOURCE" },
       libraries = { "curl" },
       incdirs = { "$(CURL_INCDIR)" },

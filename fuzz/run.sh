@@ -24,7 +24,8 @@ harnesses="retry_after 256 src/transport.c,src/poller.c,src/schedule.c $curl_lib
 utf8_length 4096 src/rules.c
 is_http_url 4096 src/rules.c
 rules_check 8192 src/rules.c
-schedule 4096 src/schedule.c"
+schedule 4096 src/schedule.c
+base64 8192 src/base64.c"
 
 build() {
     name=$1 sources=$2 libs=$3

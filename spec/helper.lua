@@ -200,6 +200,25 @@ function helper.closed_port()
   return mock.port
 end
 
+-- Standard base64 with padding, for inline images the specs make.
+local BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+function helper.base64(bytes)
+  local out = {}
+  for i = 1, #bytes, 3 do
+    local a, b, c = bytes:byte(i, i + 2)
+    local n = a * 65536 + (b or 0) * 256 + (c or 0)
+    local chars = {}
+    for k = 1, 4 do
+      local index = math.floor(n / 64 ^ (4 - k)) % 64
+      chars[k] = BASE64:sub(index + 1, index + 1)
+    end
+    if not b then chars[3] = "=" end
+    if not c then chars[4] = "=" end
+    out[#out + 1] = table.concat(chars)
+  end
+  return table.concat(out)
+end
+
 function helper.read_file(path)
   local f = io.open(path, "rb")
   if not f then return nil end

@@ -4,13 +4,20 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "append_file.h"
+#include "base64.h"
 #include "compat.h"
+#include "image_file.h"
 #include "rules.h"
 #include "schedule.h"
 #include "transport.h"
 
 #define CLIENT_MT "dalle.core.client"
+#define APPEND_MT "dalle.core.append_file"
+/* Room for a one-line reason a file or an inline image failed. */
+#define PROBLEM_SIZE 256
 #define MAX_SERVICE_HEADERS 32
 #define MAX_FORM_FIELDS 16
 /* step() never blocks longer than this at once, so a long wait still
@@ -18,6 +25,10 @@
 #define MAX_STEP_WAIT_MS 1000
 
 #define OPTION_LIST "prompt, model, size, quality, style, callback"
+
+typedef struct append_handle {
+    int fd; /* -1 once closed */
+} append_handle;
 
 typedef struct client {
     dalle_transport transport;
@@ -263,10 +274,11 @@ static int arm_wake(client *c)
     return dalle_transport_wake_at(&c->transport, next_due(c));
 }
 
-/* request({url=, to_service=, fields={name, value, ...}, file=, max_body=},
- *         timeout) -> id, queued | nil, message: to_service sends the
- * client's service_headers; queued means it waits for a free transfer slot,
- * and its timeout has not started. */
+/* request({url=, to_service=, fields={name, value, ...}, file=, max_body=,
+ *          keep_headers=}, timeout) -> id, queued | nil, message:
+ * to_service sends the client's service_headers; keep_headers puts the
+ * reply's content_type and retry_after_text in its event; queued means it
+ * waits for a free transfer slot, and its timeout has not started. */
 static int l_request(lua_State *L)
 {
     client *c = check_client(L);
@@ -284,6 +296,9 @@ static int l_request(lua_State *L)
     req.timeout_ms = seconds_to_ms((double)luaL_checknumber(L, 3));
     req.max_body = (size_t)opt_number(L, 2, "max_body");
 
+    lua_getfield(L, 2, "keep_headers");
+    req.keep_headers = lua_toboolean(L, -1);
+    lua_pop(L, 1);
     lua_getfield(L, 2, "to_service");
     req.to_service = lua_toboolean(L, -1);
     lua_getfield(L, 2, "fields");
@@ -331,15 +346,19 @@ static int l_timer(lua_State *L)
     return 1;
 }
 
+/* cancel(id) -> canceled, sent: `sent` says whether a canceled request may
+ * have reached the server (false while it was queued or connecting). */
 static int l_cancel(lua_State *L)
 {
     client *c = check_client(L);
     long long id = (long long)luaL_checkinteger(L, 2);
+    int sent = 0;
     /* Timers are looked up by hash, transfers by walking the running list
      * and queue: most cancels are of timers (deadline alarms). */
     lua_pushboolean(L, dalle_schedule_cancel(&c->schedule, id) ||
-                           dalle_transport_cancel(&c->transport, id));
-    return 1;
+                           dalle_transport_cancel(&c->transport, id, &sent));
+    lua_pushboolean(L, sent);
+    return 2;
 }
 
 /* Why a transfer failed below HTTP, in the words the Lua side maps to error
@@ -358,7 +377,7 @@ static const char *failure_of(const dalle_transfer *tr)
         return tr->request_sent ? "network" : "unsent";
     case CURLE_WRITE_ERROR:
         if (tr->too_large) return "too_large";
-        return tr->file_problem ? "file" : "network";
+        return tr->image.problem ? "file" : "network";
     default:
         return "network";
     }
@@ -371,7 +390,7 @@ static void push_transfer_event(lua_State *L, dalle_transfer *tr)
 {
     const char *failure = failure_of(tr);
     int fields = 4 + (tr->retry_after >= 0) + (failure ? 3 : 0) +
-                 (tr->file_state != DALLE_FILE_NONE ? 2 : 0);
+                 (tr->file_state != DALLE_FILE_NONE ? 2 : 0) + (tr->keep_headers ? 2 : 0);
     lua_createtable(L, 0, fields);
     lua_pushinteger(L, (lua_Integer)tr->id);
     lua_setfield(L, -2, "id");
@@ -395,7 +414,11 @@ static void push_transfer_event(lua_State *L, dalle_transfer *tr)
         set_string(L, "file", "saved");
     } else if (tr->file_state == DALLE_FILE_DISCARDED) {
         set_string(L, "file", "discarded");
-        set_string(L, "file_problem", tr->file_problem);
+        set_string(L, "file_problem", tr->image.problem);
+    }
+    if (tr->keep_headers) {
+        if (tr->content_type[0]) set_string(L, "content_type", tr->content_type);
+        if (tr->retry_after_text[0]) set_string(L, "retry_after_text", tr->retry_after_text);
     }
 }
 
@@ -524,14 +547,140 @@ static int l_tostring(lua_State *L)
     return 1;
 }
 
+/* ---- inline images --------------------------------------------------------- */
+
+static int inline_failure(lua_State *L, const char *kind, const char *message)
+{
+    lua_pushnil(L);
+    lua_pushstring(L, kind);
+    lua_pushstring(L, message);
+    return 3;
+}
+
+/* save_inline(data_url, path, max_bytes) -> true | nil, kind, message: an
+ * inline image saved as a download is. kind is "decode" (not a base64 image
+ * URL, or bad base64), "too_large" (over max_bytes) or "file". */
+static int l_save_inline(lua_State *L)
+{
+    size_t url_len, payload_len, cap, decoded_len = 0;
+    const char *url = luaL_checklstring(L, 1, &url_len);
+    const char *path = luaL_checkstring(L, 2);
+    lua_Number max_bytes = luaL_checknumber(L, 3);
+    const char *payload;
+    char problem[PROBLEM_SIZE];
+    unsigned char *bytes;
+    dalle_image_file image;
+    int decoded, saved;
+    luaL_argcheck(L, max_bytes >= 1, 3, "max_bytes must be at least 1");
+    if (dalle_data_url_payload(url, url_len, &payload, &payload_len, problem, sizeof problem) != 0)
+        return inline_failure(L, "decode", problem);
+    cap = dalle_base64_max_decoded(payload_len);
+    if ((lua_Number)cap > max_bytes) cap = (size_t)max_bytes;
+    bytes = malloc(cap ? cap : 1);
+    if (!bytes) return luaL_error(L, "out of memory");
+    decoded = dalle_base64_decode(payload, payload_len, bytes, cap, &decoded_len, problem,
+                                  sizeof problem);
+    if (decoded == DALLE_BASE64_TOO_LARGE) {
+        free(bytes);
+        return inline_failure(L, "too_large", "the inline image is larger than max_image_bytes");
+    }
+    if (decoded != DALLE_BASE64_OK) {
+        free(bytes);
+        return inline_failure(L, "decode", problem);
+    }
+    if (dalle_image_file_open(&image, path, problem, sizeof problem) != 0) {
+        free(bytes);
+        dalle_image_file_free(&image);
+        return inline_failure(L, "file", problem);
+    }
+    saved = dalle_image_file_write(&image, bytes, decoded_len) == 0 &&
+            dalle_image_file_commit(&image) == 0;
+    free(bytes);
+    if (!saved) {
+        int not_image = image.not_image;
+        snprintf(problem, sizeof problem, "%s", image.problem ? image.problem : "not saved");
+        dalle_image_file_free(&image);
+        return inline_failure(L, not_image ? "decode" : "file", problem);
+    }
+    dalle_image_file_free(&image);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* ---- append files ---------------------------------------------------------- */
+
+static append_handle *check_append(lua_State *L)
+{
+    append_handle *h = luaL_checkudata(L, 1, APPEND_MT);
+    if (h->fd < 0) luaL_error(L, "attempt to use a closed append file");
+    return h;
+}
+
+/* open_append(path) -> file | nil, message: appends to `path`, created with
+ * mode 0600. */
+static int l_open_append(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    char error[PROBLEM_SIZE];
+    append_handle *h = dalle_newuserdata(L, sizeof *h);
+    h->fd = -1;
+    luaL_setmetatable(L, APPEND_MT);
+    h->fd = dalle_append_open(path, error, sizeof error);
+    if (h->fd < 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, error);
+        return 2;
+    }
+    return 1;
+}
+
+/* file:write(text) -> true | nil, message */
+static int l_append_write(lua_State *L)
+{
+    append_handle *h = check_append(L);
+    size_t len;
+    const char *text = luaL_checklstring(L, 2, &len);
+    char error[PROBLEM_SIZE];
+    if (dalle_append_write(h->fd, text, len, error, sizeof error) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, error);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_append_close(lua_State *L)
+{
+    append_handle *h = luaL_checkudata(L, 1, APPEND_MT);
+    if (h->fd >= 0) close(h->fd);
+    h->fd = -1;
+    return 0;
+}
+
+static int l_append_tostring(lua_State *L)
+{
+    append_handle *h = luaL_checkudata(L, 1, APPEND_MT);
+    lua_pushstring(L, h->fd < 0 ? "dalle.core.append_file (closed)" : "dalle.core.append_file");
+    return 1;
+}
+
+static const luaL_Reg append_methods[] = {
+    {"write", l_append_write}, {"close", l_append_close}, {NULL, NULL}};
+
 static const luaL_Reg client_methods[] = {
     {"request", l_request}, {"timer", l_timer},   {"cancel", l_cancel},
     {"step", l_step},       {"pollfd", l_pollfd}, {"timeout", l_timeout},
     {"active", l_active},   {"close", l_close},   {NULL, NULL}};
 
-static const luaL_Reg module_functions[] = {
-    {"validate", l_validate}, {"rules", l_rules}, {"is_http_url", l_is_http_url},
-    {"now", l_now},           {"new", l_new},     {NULL, NULL}};
+static const luaL_Reg module_functions[] = {{"validate", l_validate},
+                                            {"rules", l_rules},
+                                            {"is_http_url", l_is_http_url},
+                                            {"now", l_now},
+                                            {"new", l_new},
+                                            {"save_inline", l_save_inline},
+                                            {"open_append", l_open_append},
+                                            {NULL, NULL}};
 
 int luaopen_dalle_core(lua_State *L)
 {
@@ -545,6 +694,19 @@ int luaopen_dalle_core(lua_State *L)
         lua_setfield(L, -2, "__close");
 #endif
         lua_pushcfunction(L, l_tostring);
+        lua_setfield(L, -2, "__tostring");
+    }
+    lua_pop(L, 1);
+    if (luaL_newmetatable(L, APPEND_MT)) {
+        luaL_newlib(L, append_methods);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, l_append_close);
+        lua_setfield(L, -2, "__gc");
+#if LUA_VERSION_NUM >= 504
+        lua_pushcfunction(L, l_append_close);
+        lua_setfield(L, -2, "__close");
+#endif
+        lua_pushcfunction(L, l_append_tostring);
         lua_setfield(L, -2, "__tostring");
     }
     lua_pop(L, 1);

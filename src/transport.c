@@ -17,7 +17,6 @@
 /* A Retry-After further out than this is treated as this. */
 #define RETRY_AFTER_MAX_SECONDS 86400.0
 #define MAX_REDIRECTS 5
-#define TEMP_SUFFIX ".part-XXXXXX"
 /* Socket events handled, and queued transfers handed to libcurl, per wait.
  * A blocking wait takes as many as are ready, for throughput. A step(0)
  * from a host loop takes two of each (each is about 80 us of work on
@@ -135,24 +134,13 @@ int dalle_transport_init(dalle_transport *t, const dalle_settings *settings)
     return 0;
 }
 
-static void discard_file(dalle_transfer *tr, const char *problem)
-{
-    if (tr->file) {
-        fclose(tr->file);
-        tr->file = NULL;
-    }
-    if (tr->temp_path) unlink(tr->temp_path);
-    tr->file_state = DALLE_FILE_DISCARDED;
-    if (!tr->file_problem) tr->file_problem = problem;
-}
-
 /* The easy handle goes back to the pool, the rest is freed. The handle keeps
  * the client's shared settings; configure() sets every per-request option
  * again, and nothing left on it points at this transfer's memory. */
 void dalle_transport_release(dalle_transport *t, dalle_transfer *tr)
 {
     if (!tr) return;
-    if (tr->file) discard_file(tr, NULL);
+    dalle_image_file_free(&tr->image);
     if (tr->easy) {
         if (t->pool && t->pool_count < t->max_transfers &&
             curl_easy_setopt(tr->easy, CURLOPT_ERRORBUFFER, NULL) == CURLE_OK &&
@@ -164,8 +152,6 @@ void dalle_transport_release(dalle_transport *t, dalle_transfer *tr)
     }
     curl_mime_free(tr->mime);
     free(tr->body);
-    free(tr->file_path);
-    free(tr->temp_path);
     free(tr);
 }
 
@@ -249,22 +235,11 @@ static int append_body(dalle_transfer *tr, const char *data, size_t len)
 
 static int append_file(dalle_transfer *tr, const char *data, size_t len)
 {
-    if (len > tr->max_body - tr->file_bytes) {
+    if (len > tr->max_body - tr->image.bytes) {
         tr->too_large = 1;
         return -1;
     }
-    if (tr->magic_len < DALLE_MAGIC_BYTES) {
-        size_t take = DALLE_MAGIC_BYTES - tr->magic_len;
-        if (take > len) take = len;
-        memcpy(tr->magic + tr->magic_len, data, take);
-        tr->magic_len += take;
-    }
-    if (fwrite(data, 1, len, tr->file) != len) {
-        tr->file_problem = "could not write the file";
-        return -1;
-    }
-    tr->file_bytes += len;
-    return 0;
+    return dalle_image_file_write(&tr->image, data, len);
 }
 
 static size_t on_body(char *data, size_t size, size_t count, void *userdata)
@@ -274,8 +249,8 @@ static size_t on_body(char *data, size_t size, size_t count, void *userdata)
     long status = 0;
     curl_easy_getinfo(tr->easy, CURLINFO_RESPONSE_CODE, &status);
     /* A download's error reply (a JSON message, say) is kept as the body. */
-    int ok =
-        (tr->file && is_success(status)) ? append_file(tr, data, len) : append_body(tr, data, len);
+    int ok = (tr->image.file && is_success(status)) ? append_file(tr, data, len)
+                                                    : append_body(tr, data, len);
     return ok == 0 ? len : 0;
 }
 
@@ -295,6 +270,13 @@ static int header_is(const char *line, size_t len, const char *name, const char 
     return 1;
 }
 
+static void keep_text(char *to, size_t size, const char *value, size_t len)
+{
+    if (len >= size) len = size - 1;
+    memcpy(to, value, len);
+    to[len] = '\0';
+}
+
 static size_t on_header(char *line, size_t size, size_t count, void *userdata)
 {
     dalle_transfer *tr = userdata;
@@ -304,8 +286,13 @@ static size_t on_header(char *line, size_t size, size_t count, void *userdata)
     if (len >= 5 && strncmp(line, "HTTP/", 5) == 0) {
         /* A new response (after a 100 or a redirect): forget the last one's. */
         tr->retry_after = -1;
+        tr->content_type[0] = tr->retry_after_text[0] = '\0';
     } else if (header_is(line, len, "retry-after", &value, &value_len)) {
         tr->retry_after = dalle_parse_retry_after(value, value_len, (long long)time(NULL));
+        if (tr->keep_headers)
+            keep_text(tr->retry_after_text, sizeof tr->retry_after_text, value, value_len);
+    } else if (tr->keep_headers && header_is(line, len, "content-type", &value, &value_len)) {
+        keep_text(tr->content_type, sizeof tr->content_type, value, value_len);
     }
     return len;
 }
@@ -335,31 +322,6 @@ static int fail_start(char *error, size_t error_size, const char *message)
 {
     snprintf(error, error_size, "%s", message);
     return -1;
-}
-
-static int open_download(dalle_transfer *tr, const char *path, char *error, size_t error_size)
-{
-    size_t len = strlen(path);
-    tr->file_path = strdup(path);
-    tr->temp_path = malloc(len + sizeof TEMP_SUFFIX);
-    if (!tr->file_path || !tr->temp_path) return fail_start(error, error_size, "out of memory");
-    memcpy(tr->temp_path, path, len);
-    memcpy(tr->temp_path + len, TEMP_SUFFIX, sizeof TEMP_SUFFIX);
-    int fd = mkstemp(tr->temp_path);
-    if (fd < 0) {
-        snprintf(error, error_size, "cannot create a file next to '%s': %s", path, strerror(errno));
-        free(tr->temp_path);
-        tr->temp_path = NULL;
-        return -1;
-    }
-    tr->file = fdopen(fd, "wb");
-    if (!tr->file) {
-        close(fd);
-        unlink(tr->temp_path);
-        return fail_start(error, error_size, "cannot open the download file");
-    }
-    tr->file_state = DALLE_FILE_DISCARDED;
-    return 0;
 }
 
 /* The options every request of the client shares, set once per handle.
@@ -498,14 +460,19 @@ int dalle_transport_start(dalle_transport *t, long long id, const dalle_request 
     tr->id = id;
     tr->retry_after = -1;
     tr->max_body = req->max_body ? req->max_body : DALLE_DEFAULT_MAX_BODY;
+    tr->keep_headers = req->keep_headers;
     tr->easy = take_easy(t);
     if (!tr->easy) {
         dalle_transport_release(t, tr);
         return fail_start(error, error_size, "cannot create a curl handle");
     }
-    if (req->file_path && open_download(tr, req->file_path, error, error_size) != 0) {
-        dalle_transport_release(t, tr);
-        return -1;
+    if (req->file_path) {
+        /* Until it is renamed into place, a download counts as discarded. */
+        tr->file_state = DALLE_FILE_DISCARDED;
+        if (dalle_image_file_open(&tr->image, req->file_path, error, error_size) != 0) {
+            dalle_transport_release(t, tr);
+            return -1;
+        }
     }
     if (configure(t, tr, req) != 0) {
         dalle_transport_release(t, tr);
@@ -528,11 +495,25 @@ int dalle_transport_start(dalle_transport *t, long long id, const dalle_request 
     return DALLE_QUEUED;
 }
 
-int dalle_transport_cancel(dalle_transport *t, long long id)
+/* Whether bytes of the request may have reached the server: libcurl records
+ * the pre-transfer time once the connection (and TLS) stands, just before
+ * the request goes out. A transfer still connecting has sent nothing. */
+static int may_have_sent(CURL *easy)
+{
+    long request_size = 0;
+    curl_off_t pretransfer_us = 0;
+    curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &request_size);
+    curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer_us);
+    return request_size > 0 || pretransfer_us > 0;
+}
+
+int dalle_transport_cancel(dalle_transport *t, long long id, int *sent)
 {
     dalle_transfer *prev = NULL;
+    *sent = 0;
     for (dalle_transfer *tr = t->running; tr; tr = tr->next) {
         if (tr->id == id) {
+            *sent = may_have_sent(tr->easy);
             unlink_running(t, tr);
             dalle_transport_release(t, tr);
             start_queued(t);
@@ -611,36 +592,13 @@ int dalle_transport_wait(dalle_transport *t, int timeout_ms, int bounded)
     return on_curl_timer_if_due(t);
 }
 
-static int looks_like_image(const dalle_transfer *tr)
-{
-    static const unsigned char png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
-    const unsigned char *m = tr->magic;
-    if (tr->magic_len >= sizeof png && memcmp(m, png, sizeof png) == 0) return 1;
-    if (tr->magic_len >= 3 && m[0] == 0xFF && m[1] == 0xD8 && m[2] == 0xFF) return 1;
-    return tr->magic_len >= 12 && memcmp(m, "RIFF", 4) == 0 && memcmp(m + 8, "WEBP", 4) == 0;
-}
-
 static void finish_download(dalle_transfer *tr)
 {
     if (tr->result != CURLE_OK || !is_success(tr->status)) {
-        discard_file(tr, "the download did not complete");
+        dalle_image_file_discard(&tr->image, "the download did not complete");
         return;
     }
-    if (!looks_like_image(tr)) {
-        discard_file(tr, "the bytes are not a PNG, JPEG or WebP image");
-        return;
-    }
-    if (fclose(tr->file) != 0) {
-        tr->file = NULL;
-        discard_file(tr, "could not write the file");
-        return;
-    }
-    tr->file = NULL;
-    if (rename(tr->temp_path, tr->file_path) != 0) {
-        discard_file(tr, "could not move the file into place");
-        return;
-    }
-    tr->file_state = DALLE_FILE_SAVED;
+    if (dalle_image_file_commit(&tr->image) == 0) tr->file_state = DALLE_FILE_SAVED;
 }
 
 dalle_transfer *dalle_transport_next_done(dalle_transport *t)
@@ -655,22 +613,17 @@ dalle_transfer *dalle_transport_next_done(dalle_transport *t)
     }
     while ((msg = curl_multi_info_read(t->multi, &queued))) {
         dalle_transfer *tr = NULL;
-        long request_size = 0;
-        curl_off_t connect_us = 0;
         if (msg->msg != CURLMSG_DONE) continue;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&tr);
         tr->result = msg->data.result;
         unlink_running(t, tr);
         start_queued(t);
         curl_easy_getinfo(tr->easy, CURLINFO_RESPONSE_CODE, &tr->status);
-        curl_easy_getinfo(tr->easy, CURLINFO_REQUEST_SIZE, &request_size);
         curl_easy_getinfo(tr->easy, CURLINFO_TOTAL_TIME, &tr->elapsed);
-        curl_easy_getinfo(tr->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
-        /* Once a connection stands, bytes of the request may have gone out. */
-        tr->request_sent = request_size > 0 || connect_us > 0;
+        tr->request_sent = may_have_sent(tr->easy);
         if (tr->result != CURLE_OK && !tr->error[0])
             snprintf(tr->error, sizeof tr->error, "%s", curl_easy_strerror(tr->result));
-        if (tr->temp_path) finish_download(tr);
+        if (tr->image.path) finish_download(tr);
         return tr;
     }
     return NULL;

@@ -4,6 +4,7 @@
 #ifndef DALLE_TRANSPORT_H
 #define DALLE_TRANSPORT_H
 
+#include "image_file.h"
 #include "poller.h"
 
 #include <curl/curl.h>
@@ -13,9 +14,10 @@
 /* Caps on what a response may hold; callers may lower or raise them. */
 #define DALLE_DEFAULT_MAX_BODY (1024 * 1024)
 #define DALLE_DEFAULT_MAX_IMAGE (50L * 1024 * 1024)
-#define DALLE_MAGIC_BYTES 12
 /* A longer Retry-After value is not a valid one. */
 #define DALLE_RETRY_AFTER_MAX_LEN 64
+/* A reply's Content-Type, kept for a record, is cut at this many bytes. */
+#define DALLE_CONTENT_TYPE_MAX 128
 
 typedef struct dalle_field {
     const char *name;
@@ -32,6 +34,7 @@ typedef struct dalle_request {
     const char *file_path; /* a download: the body is written here */
     long timeout_ms;
     size_t max_body;
+    int keep_headers; /* keep the reply's Content-Type and Retry-After text (a record) */
 } dalle_request;
 
 /* What every request of a client shares. Set once on each easy handle the
@@ -66,15 +69,14 @@ typedef struct dalle_transfer {
     long status;
     double retry_after; /* seconds, < 0 when absent */
 
-    /* Download state. */
-    char *file_path;
-    char *temp_path;
-    FILE *file;
-    size_t file_bytes;
-    unsigned char magic[DALLE_MAGIC_BYTES];
-    size_t magic_len;
+    /* Kept only with keep_headers: the texts as the reply gave them. */
+    int keep_headers;
+    char content_type[DALLE_CONTENT_TYPE_MAX + 1];
+    char retry_after_text[DALLE_RETRY_AFTER_MAX_LEN + 1];
+
+    /* Download state: image.path is set for a download. */
+    dalle_image_file image;
     dalle_file_state file_state;
-    const char *file_problem; /* why the file was discarded, static text */
 
     /* Outcome, set when the transfer is done. */
     CURLcode result;
@@ -126,8 +128,9 @@ void dalle_transport_free(dalle_transport *t);
 enum { DALLE_STARTED = 0, DALLE_QUEUED = 1 };
 int dalle_transport_start(dalle_transport *t, long long id, const dalle_request *req, char *error,
                           size_t error_size);
-/* Aborts a running transfer by id; returns 1 when there was one. */
-int dalle_transport_cancel(dalle_transport *t, long long id);
+/* Aborts a running or queued transfer by id; returns 1 when there was one,
+ * and sets `*sent` to whether its request may have reached the server. */
+int dalle_transport_cancel(dalle_transport *t, long long id, int *sent);
 
 /* Waits up to `timeout_ms` for socket activity or libcurl's timer, then does
  * the ready work; never longer than libcurl's own timer allows. `bounded`

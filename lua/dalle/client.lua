@@ -5,6 +5,7 @@ local core = require "dalle.core"
 local config = require "dalle.config"
 local errors = require "dalle.errors"
 local job_module = require "dalle.job"
+local recorder_module = require "dalle.record"
 local response = require "dalle.response"
 
 local M = {}
@@ -14,6 +15,18 @@ local RETRY_CAP = 8    -- seconds: no backoff step waits longer (Retry-After may
 local FOREVER = 1e9
 -- Form fields a submit sends only when the model takes them.
 local OPTIONAL_FIELDS = { "quality", "style" }
+-- Statuses that answer a submit before the service did anything with it: it
+-- refused the request as it stood (malformed, unauthorised, too large, rate
+-- limited, unavailable). Every other answer, a 500 or a 502 among them, may
+-- come after the job started, so its error says the job may have been
+-- submitted. Of these, only 429 and 503 are worth sending again.
+local SUBMIT_REFUSED = {
+  [400] = true, [401] = true, [402] = true, [403] = true, [404] = true, [405] = true,
+  [408] = true, [411] = true, [413] = true, [414] = true, [415] = true, [422] = true,
+  [429] = true, [431] = true, [503] = true,
+}
+local SUBMIT_RESENDABLE = { [429] = true, [503] = true }
+M.SUBMIT_REFUSED = SUBMIT_REFUSED
 
 -- The API key lives here, keyed by client, so no field of a client (and so
 -- no dump or tostring of one) holds it.
@@ -60,6 +73,20 @@ function M.new(user_config)
     service_headers = { "x-api-key: " .. c.api_key, "accept: application/json" },
   }
   if not handle then return nil, errors.new("network", problem) end
+  local api_key = c.api_key
+  local recorder
+  if c.record then
+    recorder, problem = recorder_module.open(c.record, {
+      redact = function(text) return M.redact(text, api_key) end,
+      record_prompts = c.record_prompts,
+      max_body = c.max_body,
+    })
+    if not recorder then
+      handle:close()
+      return invalid("record", "cannot open the record file"
+        .. (c.record_from_env and " named by DALLE_RECORD" or "") .. ": " .. problem)
+    end
+  end
   local self = setmetatable({
     base_url = c.base_url,
     _core = handle,
@@ -69,15 +96,15 @@ function M.new(user_config)
     _grouped = setmetatable({}, { __mode = "k" }), -- coroutines of wait_all/wait_any
     _runnable = {}, -- grouped coroutines whose event arrived
     _resumable = {}, -- coroutines with news, for step() to hand out (list and set)
+    _recorder = recorder,
   }, Client)
-  secrets[self] = c.api_key
+  secrets[self] = api_key
   c.api_key = nil
   return self
 end
 
--- The service may echo what it was sent; the key never leaves in an error.
-function Client:_redact(text)
-  local key = secrets[self]
+-- redact(text, key) --> text with every occurrence of `key` replaced.
+function M.redact(text, key)
   if not text or not key then return text end
   local out, from = {}, 1
   while true do
@@ -88,6 +115,25 @@ function Client:_redact(text)
   end
   out[#out + 1] = text:sub(from)
   return table.concat(out)
+end
+
+-- The service may echo what it was sent; the key never leaves in an error.
+function Client:_redact(text)
+  return M.redact(text, secrets[self])
+end
+
+-- Writes one exchange to the record file, if the client keeps one. A
+-- failure to write never fails the call: it is told once on stderr.
+function Client:_record(req, method, attempt, event)
+  local ok, problem = self._recorder:exchange {
+    call = req.record_call, method = method, url = req.url, fields = req.fields,
+    job = req.job_id, attempt = attempt, event = event,
+  }
+  if not ok and not self._record_failed then
+    self._record_failed = true
+    io.stderr:write("dalle: cannot write the record file (the calls go on; told once): ",
+      tostring(problem), "\n")
+  end
 end
 
 -- Hands a record to the `log` function. A log function that raises must
@@ -205,6 +251,7 @@ function Client:close()
   -- The loop lets go of pollfd before the core closes it.
   if self._loop then self._loop.stop(self) end
   self._core:close()
+  if self._recorder then self._recorder:close() end
   self._events = {}
 end
 
@@ -252,8 +299,9 @@ Client.__close = Client.close
 -- Waits for the event `id` until `deadline` (nil: no deadline), on behalf
 -- of `job` (which can cancel the wait); `due_by_deadline` says the event
 -- cannot come later than the deadline. Returns the event; nil when the
--- deadline came first or wait_any no longer needs the job; nil, err when the
--- client closed or the job was canceled.
+-- deadline came first or wait_any no longer needs the job (then, as a third
+-- value, whether the abandoned request may have reached the server); nil,
+-- err when the client closed or the job was canceled.
 function Client:_await(id, deadline, job, due_by_deadline)
   local waiting, alarm = self._waiting, nil
   local mode, token, co = self:_wait_mode()
@@ -289,11 +337,12 @@ function Client:_await(id, deadline, job, due_by_deadline)
     self._events[alarm] = nil
     self._core:cancel(alarm)
   end
-  if not event then self._core:cancel(id) end
+  local sent
+  if not event then sent = select(2, self._core:cancel(id)) end
   if job and job._canceled then
     return nil, errors.new("canceled", "job " .. job.id .. " was canceled", { id = job.id })
   end
-  return event
+  return event, nil, sent
 end
 
 -- Sleeps `seconds`, cut short at `deadline`. Returns true, or nil, err.
@@ -316,9 +365,13 @@ function Client:_failure(event, kind_of_call)
         { maybe_submitted = is_submit or nil })
       err.retry = not is_submit
     elseif failure == "too_large" then
-      local limit = is_download and "max_image_bytes (" .. self._config.max_image_bytes .. " bytes)"
-          or "max_body (" .. self._config.max_body .. " bytes)"
-      err = errors.new("decode", "the reply is larger than " .. limit)
+      local c = self._config
+      local limit = is_download and "max_image_bytes (" .. c.max_image_bytes .. " bytes)"
+          or is_submit and "max_body (" .. c.max_body .. " bytes)"
+          or "max_body plus room for an inline image of max_image_bytes (" .. c.reply_cap .. " bytes)"
+      -- A submit's reply came, so the request reached the service.
+      err = errors.new("decode", "the reply is larger than " .. limit,
+        { maybe_submitted = is_submit or nil })
     elseif failure == "file" then
       err = errors.new("io", "cannot save the image: " .. event.file_problem)
     elseif failure == "unsent" then
@@ -341,8 +394,8 @@ function Client:_failure(event, kind_of_call)
   local err = errors.from_status(status, self:_redact(response.service_message(event.body)),
     { retry_after = event.retry_after })
   if is_submit then
-    -- Only answers given before the service did anything are safe to resend.
-    err.retry = status == 429 or status == 503
+    err.retry = SUBMIT_RESENDABLE[status] or false
+    err.maybe_submitted = not SUBMIT_REFUSED[status] or nil
   else
     err.retry = status == 408 or status == 429 or status >= 500
   end
@@ -365,8 +418,8 @@ function Client:_exchange(req, deadline, kind_of_call, job, per_request_cap)
     local per_request = per_request_cap or self._config.timeout
     if deadline then per_request = math.min(per_request, deadline - now()) end
     if per_request <= 0 then
-      return nil, errors.new("timeout", "the " .. kind_of_call .. " did not finish before its deadline",
-        { maybe_submitted = (kind_of_call == "submit" and attempt > 0) or nil })
+      -- Every earlier attempt was refused or never sent: nothing went through.
+      return nil, errors.new("timeout", "the " .. kind_of_call .. " did not finish before its deadline")
     end
     attempt = attempt + 1
     local logging = self._config.log ~= nil
@@ -380,15 +433,19 @@ function Client:_exchange(req, deadline, kind_of_call, job, per_request_cap)
     end
     -- A started request times out by the deadline on its own; one still
     -- queued has no timeout running yet.
-    local event, stopped = self:_await(id, deadline, job, not queued)
+    local event, stopped, sent = self:_await(id, deadline, job, not queued)
     if stopped then return nil, stopped end
+    if self._recorder and req.record_call then self:_record(req, method, attempt, event) end
     if not event then
       if logging then
         self:_log { event = "response", method = method, url = req.url, failure = "deadline",
           message = method .. " " .. req.url .. " -> no reply before the deadline" }
       end
-      return nil, errors.new("timeout", "the " .. kind_of_call .. " did not finish before its deadline",
-        { maybe_submitted = kind_of_call == "submit" or nil })
+      -- Still queued or connecting, the request never left: only one that
+      -- may have reached the service may have submitted the job.
+      return nil, errors.new("timeout", "the " .. kind_of_call .. " did not finish before its deadline"
+        .. (sent and "" or " (it was never sent)"),
+        { maybe_submitted = (kind_of_call == "submit" and sent) or nil })
     end
     if logging then
       self:_log { event = "response", method = method, url = req.url, status = event.status,
@@ -445,20 +502,33 @@ function Client:_submit(request, deadline)
     to_service = true,
     fields = fields,
     max_body = self._config.max_body,
+    record_call = "submit",
+    keep_headers = self._recorder ~= nil,
   }, deadline, "submit")
   if not event then return nil, err end
+  -- The service accepted the request: whatever its reply lacks, the job may
+  -- be running (and paid for).
   local reading, derr = response.parse(event.body, "the submit reply")
-  if not reading then return nil, derr end
-  if not reading.id then
-    return nil, errors.new("decode", "the submit reply has no job id (looked for a bare string "
-      .. "or number, or id, jobId, job_id, _id, request_id, taskId)", { raw = reading.raw })
+  if not reading then
+    derr.maybe_submitted = true
+    return nil, derr
   end
   if reading.status == "failed" then
     return nil, errors.new("failed", self:_redact(reading.reason) or "the service refused the job",
       { raw = reading.raw, id = reading.id, reason = self:_redact(reading.reason) })
   end
-  return job_module.new(self, reading.id, params, reading.raw,
+  -- A reply that already holds the image (OpenAI's own, passed through)
+  -- needs no id: there is nothing left to poll.
+  local finished = reading.status == "succeeded" and reading.images[1] ~= nil
+  if not reading.id and not finished then
+    return nil, errors.new("decode", "the submit reply has no job id (looked for a bare string "
+      .. "or number, or id, jobId, job_id, _id, request_id, taskId)",
+      { raw = reading.raw, maybe_submitted = true })
+  end
+  local job = job_module.new(self, reading.id, params, reading.raw,
     now() + self._config.poll_interval)
+  if finished then job:finish(reading) end
+  return job
 end
 
 -- submit(opts) --> job | nil, err
@@ -506,11 +576,14 @@ function Client:download(source, path, opts)
   if type(path) ~= "string" then bad_argument(2, "download", "string", path) end
   local ok, timeout = config.wait_options(opts, "download", 3)
   if not ok then return nil, timeout end
-  if not core.is_http_url(url) then
-    return invalid("url", "cannot download '" .. url:sub(1, 80) .. "': not an absolute http(s) URL")
+  local inline = url:sub(1, 5):lower() == "data:"
+  if not inline and not core.is_http_url(url) then
+    return invalid("url", "cannot download '" .. url:sub(1, 80)
+      .. "': not an absolute http(s) URL or a data:image URL")
   end
   if path == "" then return invalid("path", "the download path must not be empty") end
   local c = self._config
+  if inline then return self:_save_inline(url, path) end
   local limit = timeout or c.wait_timeout
   local event, err = self:_exchange({
     url = url,
@@ -521,6 +594,24 @@ function Client:download(source, path, opts)
   }, now() + limit, "download", nil, limit)
   if not event then return nil, err end
   return true
+end
+
+-- An inline image (a data: URL) saved the way a fetched one is: decoded in
+-- C, checked, written to a temporary file and renamed into place.
+local INLINE_FAILURE_KIND = { decode = "decode", too_large = "decode", file = "io" }
+
+function Client:_save_inline(url, path)
+  local saved, kind, problem = core.save_inline(url, path, self._config.max_image_bytes)
+  if saved then return true end
+  if kind == "too_large" then
+    problem = "the inline image is larger than max_image_bytes (" .. self._config.max_image_bytes
+      .. " bytes)"
+  elseif kind == "decode" then
+    problem = "the inline image was not saved: " .. problem
+  else
+    problem = "cannot save the image: " .. problem
+  end
+  return nil, errors.new(INLINE_FAILURE_KIND[kind], problem)
 end
 
 -- Runs `wait(job)` for every job in its own coroutine, resuming only those

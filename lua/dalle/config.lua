@@ -44,6 +44,8 @@ local TYPES = {
   yield = "boolean",
   allow_insecure_http = "boolean",
   log = "function",
+  record = "string",
+  record_prompts = "boolean",
 }
 
 local function sorted_keys(t)
@@ -147,6 +149,14 @@ function M.read(config)
     return invalid("user_agent", "the user agent must not contain control characters "
       .. "(a line break would start another header)")
   end
+  if c.record == nil then
+    local from_env = os.getenv("DALLE_RECORD")
+    if from_env and from_env ~= "" then c.record, c.record_from_env = from_env, true end
+  end
+  if c.record == "" then return invalid("record", "config 'record' must name a file") end
+  -- A poll or callback reply may carry the image itself in base64 (4 bytes
+  -- of text for every 3 of image): room for one beside max_body.
+  c.reply_cap = c.max_body + math.ceil(c.max_image_bytes / 3) * 4
   if not c.log and os.getenv("DALLE_DEBUG") == "1" then
     c.log = function(record) io.stderr:write("dalle: ", record.message, "\n") end
   end

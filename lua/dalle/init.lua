@@ -39,13 +39,7 @@ function dalle.parse_callback(body)
     return nil, errors.new("decode", "the callback body does not report a finished job with an "
       .. "image URL (status: " .. tostring(reading.service_status) .. ")", { raw = reading.raw })
   end
-  return {
-    id = reading.id,
-    status = "succeeded",
-    images = reading.images,
-    url = reading.images[1],
-    raw = reading.raw,
-  }
+  return response.result(reading, reading.id)
 end
 
 return dalle

@@ -16,12 +16,13 @@ local Job = {}
 Job.__index = Job
 
 function Job:__tostring()
-  return "dalle.job " .. self.id .. " (" .. self.status .. ")"
+  return "dalle.job " .. (self.id or "(no id)") .. " (" .. self.status .. ")"
 end
 
 -- new(client, id [, params, raw, next_poll]) --> job. A job picked up by id
 -- is polled at once; submit gives the request's params, the reply and the
 -- time of the first poll. All fields in one constructor: no rehash later.
+-- `id` is nil only for a job whose submit reply already held its image.
 function M.new(client, id, params, raw, next_poll)
   return setmetatable({
     id = id,
@@ -47,7 +48,8 @@ local function check_job(self, method)
 end
 
 local function canceled(self)
-  return nil, errors.new("canceled", "job " .. self.id .. " was canceled", { id = self.id })
+  return nil, errors.new("canceled", "job " .. (self.id or "(no id)") .. " was canceled",
+    { id = self.id })
 end
 
 function Job:_schedule_next(retry_after)
@@ -65,7 +67,10 @@ function Job:_poll(deadline)
     request = {
       url = client.base_url .. ART_PATH .. escape_path(self.id),
       to_service = true,
-      max_body = client._config.max_body,
+      max_body = client._config.reply_cap,
+      record_call = "poll",
+      job_id = self.id,
+      keep_headers = client._recorder ~= nil,
     }
     self._poll_request = request
   end
@@ -86,18 +91,18 @@ function Job:_poll(deadline)
       return nil, errors.new("decode", "the service says job " .. self.id
         .. " succeeded but gave no image URL", { raw = reading.raw })
     end
-    self.status = "succeeded"
-    self.result = {
-      id = self.id,
-      status = "succeeded",
-      images = reading.images,
-      url = reading.images[1],
-      raw = reading.raw,
-    }
-    return self.result
+    return self:finish(reading)
   end
   self:_schedule_next(event.retry_after)
   return false
+end
+
+-- finish(reading) --> result: the job succeeded, as `reading` (of the
+-- response rules, with images) says.
+function Job:finish(reading)
+  self.status = "succeeded"
+  self.result = response.result(reading, self.id)
+  return self.result
 end
 
 -- poll() --> result | false (still pending) | nil, err

@@ -10,7 +10,8 @@ local WRAPPERS = { "data", "result", "payload" }
 local MAX_UNWRAP = 2
 local ID_KEYS = { "id", "jobId", "job_id", "_id", "request_id", "taskId" }
 local STATUS_KEYS = { "status", "state" }
-local IMAGE_KEYS = { "url", "imageUrl", "image_url", "image", "output", "outputs", "images" }
+-- `data` last: as an object it is a wrapper; as an array, OpenAI's images.
+local IMAGE_KEYS = { "url", "imageUrl", "image_url", "image", "output", "outputs", "images", "data" }
 local REASON_KEYS = { "error", "message", "msg", "reason" }
 
 -- Every status word, lower-cased, to what it means.
@@ -43,23 +44,61 @@ function M.classify(word)
   return STATUS_OF[word] or STATUS_OF[word:lower()] or "pending"
 end
 
-local function urls_of(v, out)
+-- The media type of base64 image bytes, from how their magic encodes.
+local INLINE_TYPES = { { "iVBORw0KGgo", "image/png" }, { "/9j/", "image/jpeg" },
+  { "UklGR", "image/webp" } }
+
+-- b64_json (OpenAI's inline image) as a data: URL, so images stay strings.
+local function inline_url(b64)
+  local media = "image/png"
+  for i = 1, #INLINE_TYPES do
+    local prefix = INLINE_TYPES[i][1]
+    if b64:sub(1, #prefix) == prefix then
+      media = INLINE_TYPES[i][2]
+      break
+    end
+  end
+  return "data:" .. media .. ";base64," .. b64
+end
+
+-- The image of an object: its `url`, or its inline `b64_json`.
+local function image_of(item)
+  if type(item.url) == "string" and item.url ~= "" then return item.url end
+  if type(item.b64_json) == "string" and item.b64_json ~= "" then return inline_url(item.b64_json) end
+  return nil
+end
+
+local function revised_of(item)
+  local revised = item.revised_prompt
+  return type(revised) == "string" and revised ~= "" and revised or nil
+end
+
+-- Appends the images in `v` (a string, an object, or an array of either) to
+-- `out`; returns the revised prompt of the object that gave the first image.
+local function images_of(v, out)
   if type(v) == "string" then
     if v ~= "" then out[#out + 1] = v end
-  elseif type(v) == "table" then
-    if type(v.url) == "string" then
-      out[#out + 1] = v.url
-    else
-      for _, item in ipairs(v) do
-        if type(item) == "string" then
-          out[#out + 1] = item
-        elseif type(item) == "table" and type(item.url) == "string" then
-          out[#out + 1] = item.url
-        end
+    return nil
+  end
+  if type(v) ~= "table" then return nil end
+  local single = image_of(v)
+  if single then
+    out[#out + 1] = single
+    return revised_of(v)
+  end
+  local revised
+  for _, item in ipairs(v) do
+    if type(item) == "string" then
+      if item ~= "" then out[#out + 1] = item end
+    elseif type(item) == "table" then
+      local url = image_of(item)
+      if url then
+        if #out == 0 then revised = revised_of(item) end
+        out[#out + 1] = url
       end
     end
   end
-  return out
+  return revised
 end
 
 local function reason_of(obj)
@@ -79,7 +118,8 @@ local function unwrap(obj)
     local inner
     for i = 1, #WRAPPERS do
       local candidate = obj[WRAPPERS[i]]
-      if candidate ~= nil and is_object(candidate) then
+      -- An empty table may be an empty array ("data": []): nothing to unwrap.
+      if candidate ~= nil and is_object(candidate) and next(candidate) ~= nil then
         inner = candidate
         break
       end
@@ -90,7 +130,7 @@ local function unwrap(obj)
   return obj
 end
 
--- read(value) --> { id, status, service_status, images, reason, raw }
+-- read(value) --> { id, status, service_status, images, revised_prompt, reason, raw }
 -- status is "pending", "succeeded", "failed" or nil when the body has none.
 -- It runs for every reply, so it looks only for what a caller can use:
 -- images (a list) unless the status is pending or failed, reason unless it
@@ -114,13 +154,13 @@ function M.read(value)
       break
     end
   end
-  local images, reason
+  local images, revised_prompt, reason
   if status ~= "pending" and status ~= "failed" then
     images = {}
     for i = 1, #IMAGE_KEYS do
       local candidate = obj[IMAGE_KEYS[i]]
       if candidate ~= nil then
-        urls_of(candidate, images)
+        revised_prompt = images_of(candidate, images)
         if images[1] then break end
       end
     end
@@ -128,7 +168,21 @@ function M.read(value)
   end
   if status ~= "pending" and status ~= "succeeded" then reason = reason_of(obj) end
   return { raw = value, images = images, id = id, status = status,
-    service_status = service_status, reason = reason }
+    service_status = service_status, revised_prompt = revised_prompt, reason = reason }
+end
+
+-- result(reading, id) --> the result of a job that succeeded: id, status,
+-- images (URLs; inline images as data: URLs), url (the first), revised_prompt
+-- (where the service gave one) and raw.
+function M.result(reading, id)
+  return {
+    id = id,
+    status = "succeeded",
+    images = reading.images,
+    url = reading.images[1],
+    revised_prompt = reading.revised_prompt,
+    raw = reading.raw,
+  }
 end
 
 -- decode(body) --> value | nil, message
