@@ -136,7 +136,9 @@ describe("record mode", function()
     client:close()
     local line = of_call(lines_of(path), "submit")[1]
     assert.is_nil(line.status)
-    assert.equals("deadline", line.failure)
+    -- Our deadline, or libcurl's timeout set to the same moment, ends it.
+    assert.truthy(line.failure == "deadline" or line.failure == "timeout", line.failure)
+    assert.is_string(line.error)
   end)
 
   it("refuses a record file it cannot open, naming it", function()

@@ -8,6 +8,7 @@
 #include "jobs.h"
 #include "json_out.h"
 #include "records.h"
+#include "replay.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -77,6 +78,7 @@ static void reset(mock_reply *reply)
     config_restore_startup();
     config_get(&startup);
     chaos_restart(startup.chaos_seed);
+    replay_restart();
     buf_puts(&reply->body, "{\"ok\":true}");
     reply_json(reply, MHD_HTTP_OK);
 }

@@ -20,10 +20,12 @@
 #define HEX_ID_MASK ((UINT64_C(1) << HEX_ID_BITS) - 1)
 #define FIRST_NUMERIC_ID 1001UL
 #define JOBS_MIN_CAP 16
+#define NOT_REPLAYED SIZE_MAX
 
 typedef struct job {
     char id[JOB_ID_MAX];
     enum mock_shape shape;
+    long long created; /* unix seconds */
     unsigned long polls_needed;
     unsigned long polls_answered; /* pending replies given so far */
     uint64_t ready_at_ms;
@@ -34,7 +36,9 @@ typedef struct job {
     size_t prompt_len;
     unsigned width;
     unsigned height;
+    char *image_b64; /* the b64 shape's succeeded jobs only */
     char *callback_url;
+    size_t recording; /* the recorded job it replays, or NOT_REPLAYED */
 } job;
 
 static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -87,15 +91,28 @@ static void image_size(const char *size, unsigned *width, unsigned *height)
     char *end;
     unsigned long w = strtoul(size, &end, 10);
     unsigned long h = *end == 'x' ? strtoul(end + 1, NULL, 10) : w;
-    *width = (unsigned)(w / PNG_SCALE_DOWN);
-    *height = (unsigned)(h / PNG_SCALE_DOWN);
+    *width = (unsigned)w;
+    *height = (unsigned)h;
+}
+
+static void image_url(const job *j, mock_buf *out)
+{
+    buf_printf(out, "%s/images/%s.png", public_base ? public_base : "", j->id);
 }
 
 static void render(const job *j, enum job_phase phase, mock_buf *out)
 {
     mock_buf url = {0};
-    buf_printf(&url, "%s/images/%s.png", public_base ? public_base : "", j->id);
-    shape_render(j->shape, phase, j->id, url.data, JOB_FAIL_REASON, out);
+    shape_job fields;
+    image_url(j, &url);
+    fields.id = j->id;
+    fields.image_url = url.data;
+    fields.image_b64 = j->image_b64;
+    fields.prompt = j->prompt;
+    fields.prompt_len = j->prompt_len;
+    fields.created = j->created;
+    fields.reason = JOB_FAIL_REASON;
+    shape_render(j->shape, phase, &fields, out);
     buf_free(&url);
 }
 
@@ -111,19 +128,24 @@ static void refresh(job *j, uint64_t now_ms)
     j->callback_owed = 1;
 }
 
-void jobs_create(const dalle_params *params, const mock_config *config, mock_buf *reply)
+static job *new_job(const dalle_params *params, const mock_config *config)
 {
     job *j = mock_calloc(1, sizeof *j);
     j->shape = config->shape;
+    j->created = (long long)time(NULL);
     j->polls_needed = config->polls;
     j->ready_at_ms = mock_now_ms() + config->delay_ms;
     j->prompt = mock_strndup(params->prompt, params->prompt_len);
     j->prompt_len = params->prompt_len;
-    j->failed = strstr(j->prompt, JOB_FAIL_MARKER) != NULL;
     j->callback_url = mock_strdup(params->callback);
+    j->recording = NOT_REPLAYED;
     image_size(params->size, &j->width, &j->height);
+    return j;
+}
 
-    pthread_mutex_lock(&jobs_lock);
+/* Gives the job its id and adds it to the store; call with the lock held. */
+static void add_job(job *j)
+{
     if (j->shape == SHAPE_NUMERIC)
         snprintf(j->id, sizeof j->id, "%lu", next_numeric_id++);
     else
@@ -133,9 +155,57 @@ void jobs_create(const dalle_params *params, const mock_config *config, mock_buf
         jobs = mock_realloc(jobs, job_cap * sizeof *jobs);
     }
     jobs[job_count++] = j;
+}
+
+void jobs_create(const dalle_params *params, const mock_config *config, mock_buf *reply)
+{
+    job *j = new_job(params, config);
+    j->failed = strstr(j->prompt, JOB_FAIL_MARKER) != NULL;
+    /* Drawn here, outside the lock, rather than on every poll that shows it. */
+    if (j->shape == SHAPE_B64 && !j->failed) {
+        mock_buf png = {0}, b64 = {0};
+        png_from_prompt(j->prompt, j->prompt_len, j->width, j->height, &png);
+        base64_append(&b64, png.data, png.len);
+        j->image_b64 = buf_take(&b64, NULL);
+        buf_free(&png);
+    }
+
+    pthread_mutex_lock(&jobs_lock);
+    add_job(j);
     refresh(j, mock_now_ms());
     render(j, PHASE_SUBMITTED, reply);
     pthread_mutex_unlock(&jobs_lock);
+}
+
+void jobs_create_replayed(const dalle_params *params, const mock_config *config, size_t recording,
+                          mock_buf *id, mock_buf *url)
+{
+    job *j = new_job(params, config);
+    j->recording = recording;
+    /* Done, so its image downloads, but never owed a callback. */
+    j->done = 1;
+    pthread_mutex_lock(&jobs_lock);
+    add_job(j);
+    buf_puts(id, j->id);
+    image_url(j, url);
+    pthread_mutex_unlock(&jobs_lock);
+}
+
+int jobs_poll_replayed(const char *id, size_t *recording, unsigned long *polls_before,
+                       mock_buf *url)
+{
+    job *j;
+    int found;
+    pthread_mutex_lock(&jobs_lock);
+    j = find_job(id);
+    found = j && j->recording != NOT_REPLAYED;
+    if (found) {
+        *recording = j->recording;
+        *polls_before = j->polls_answered++;
+        image_url(j, url);
+    }
+    pthread_mutex_unlock(&jobs_lock);
+    return found ? 0 : -1;
 }
 
 int jobs_poll(const char *id, mock_buf *reply)
@@ -229,6 +299,7 @@ void jobs_to_json(mock_buf *out)
 static void free_job(job *j)
 {
     free(j->prompt);
+    free(j->image_b64);
     free(j->callback_url);
     free(j);
 }

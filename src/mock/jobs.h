@@ -22,6 +22,18 @@ void jobs_create(const dalle_params *params, const mock_config *config, mock_buf
  * or -1 when there is no such job. */
 int jobs_poll(const char *id, mock_buf *reply);
 
+/* Replay mode (replay.h) keeps the store but writes the bodies itself. */
+/* Creates a job for a recorded 2xx submit, standing for recorded job
+ * `recording`: done at once, so its image downloads, and never owed a
+ * callback. Appends its id and image URL. */
+void jobs_create_replayed(const dalle_params *params, const mock_config *config, size_t recording,
+                          mock_buf *id, mock_buf *url);
+/* Counts a poll of a replayed job: gives its recorded job, the polls it
+ * answered before this one, and appends its image URL. Returns 0, or -1 when
+ * there is no such replayed job. */
+int jobs_poll_replayed(const char *id, size_t *recording, unsigned long *polls_before,
+                       mock_buf *url);
+
 enum image_state { IMAGE_READY, IMAGE_NO_JOB, IMAGE_NOT_READY };
 /* When ready, gives a copy of the prompt (free it) and the image size. */
 enum image_state jobs_image(const char *id, char **prompt, size_t *prompt_len, unsigned *width,

@@ -7,6 +7,11 @@
 #include <string.h>
 
 #define REPLACEMENT_CHARACTER "\\ufffd"
+#define BASE64_GROUP_BYTES 3
+#define BASE64_GROUP_CHARS 4
+
+static const char base64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /* Length of the UTF-8 sequence a lead byte announces, or 0 if it cannot lead. */
 static size_t utf8_sequence_length(unsigned char lead)
@@ -53,6 +58,23 @@ void json_cstring(mock_buf *out, const char *s)
         json_string(out, s, strlen(s));
     else
         buf_puts(out, "null");
+}
+
+void base64_append(mock_buf *out, const void *data, size_t len)
+{
+    const unsigned char *in = data;
+    for (size_t i = 0; i < len; i += BASE64_GROUP_BYTES) {
+        size_t left = len - i;
+        uint32_t group = (uint32_t)in[i] << 16;
+        char chars[BASE64_GROUP_CHARS];
+        if (left > 1) group |= (uint32_t)in[i + 1] << 8;
+        if (left > 2) group |= in[i + 2];
+        chars[0] = base64_alphabet[(group >> 18) & 0x3F];
+        chars[1] = base64_alphabet[(group >> 12) & 0x3F];
+        chars[2] = left > 1 ? base64_alphabet[(group >> 6) & 0x3F] : '=';
+        chars[3] = left > 2 ? base64_alphabet[group & 0x3F] : '=';
+        buf_append(out, chars, sizeof chars);
+    }
 }
 
 void json_pairs_object(mock_buf *out, const mock_pairs *pairs)

@@ -10,6 +10,9 @@
 void json_string(mock_buf *out, const char *s, size_t len);
 /* Like json_string for a C string; NULL is written as null. */
 void json_cstring(mock_buf *out, const char *s);
+/* The bytes in standard, padded base64, unquoted: what a JSON string carries
+ * bytes as (OpenAI's b64_json). */
+void base64_append(mock_buf *out, const void *data, size_t len);
 /* {"name":"value",...} in list order. */
 void json_pairs_object(mock_buf *out, const mock_pairs *pairs);
 

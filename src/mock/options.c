@@ -35,6 +35,9 @@ static const char usage_options[] =
     "                     load tests and benchmarks); refuses faults that sleep\n"
     "                     (delay_ms, stall, trickle) and chaos. Default: a thread per\n"
     "                     connection\n"
+    "  --replay PATH      answer submits and polls with the replies recorded in PATH\n"
+    "                     by the client's record mode, ids and image URLs made the\n"
+    "                     mock's; posts no callbacks (see Replay)\n"
     "  --quiet            no log lines on stderr\n"
     "  --help             show this help and exit\n"
     "  --version          show the version and exit\n"
@@ -52,8 +55,8 @@ static const char usage_routes[] =
     "                               for a bad or unknown field. A prompt containing\n"
     "                               [fail] makes the job fail.\n"
     "  GET  .../sdk/art/ID          the job's state; needs x-api-key; 404 if unknown\n"
-    "  GET  .../images/ID.png       the image of a succeeded job: a PNG of 1/16 of the\n"
-    "                               requested size, coloured from the prompt\n"
+    "  GET  .../images/ID.png       the image of a succeeded job: a PNG of the size it\n"
+    "                               asked for, bands in colours drawn from the prompt\n"
     "  A job is done once it has answered --polls pending polls and --delay-ms has\n"
     "  passed; its result is then POSTed (application/json) to its callback URL.\n"
     "\n"
@@ -97,6 +100,11 @@ static const char usage_shapes[] =
     "  nostatus  {\"request_id\":\"ID\"} / {\"request_id\":\"ID\"} /\n"
     "            {\"request_id\":\"ID\",\"image_url\":URL} / \"status\":\"failed\",\"error\"\n"
     "  mystery   like plain, but pending polls say \"status\":\"warming_up\"\n"
+    "  openai    {\"id\":\"ID\"} / {\"id\":\"ID\",\"status\":\"in_progress\"} /\n"
+    "            {\"created\":SECONDS,\"id\":\"ID\",\"data\":[{\"url\":URL,\n"
+    "            \"revised_prompt\":\"A detailed rendering of: PROMPT\"}]} (OpenAI's\n"
+    "            Images API reply, plus the id) / \"failed\",\"error\":{\"message\"}\n"
+    "  b64       like openai, with \"b64_json\":BASE64 (the PNG) in place of \"url\"\n"
     "\n";
 
 static const char usage_faults[] =
@@ -136,6 +144,31 @@ static const char usage_faults[] =
     "idle_close, which create it before answering (or not answering).\n"
     "\n";
 
+static const char usage_replay[] =
+    "Replay (--replay PATH): PATH holds JSON lines as the client's record mode writes\n"
+    "them, one exchange a line: {\"call\":\"submit\"|\"poll\",\"status\":N,\"body\":JSON\n"
+    "or \"body_text\":TEXT,\"job\":ID,\"images\":[URL,..],\"content_type\":..,\n"
+    "\"retry_after\":..,...}. Lines of other calls, and lines with \"failure\" and no\n"
+    "status (no reply was received), are skipped; other keys are ignored.\n"
+    "  A submit that passes the x-api-key and form checks gets the next recorded\n"
+    "  submit reply in file order, back to the first after the last (and after\n"
+    "  /_mock/reset). A recorded 2xx creates a job with the mock's own id and the\n"
+    "  prompt and size sent, standing for the recorded job; any other status creates\n"
+    "  none. A poll of the job gets the recorded polls of that job in file order,\n"
+    "  the last one again after the last; 404 if none were recorded.\n"
+    "  Each reply goes out with its recorded status, content_type (default\n"
+    "  application/json) and retry_after (as Retry-After). In a JSON body every\n"
+    "  string (or number) equal to the recorded job id becomes the mock's id, and\n"
+    "  every string equal to an image URL recorded for that job its\n"
+    "  /images/ID.png URL; a body_text is sent as recorded.\n"
+    "  Replayed jobs are done at once (their image downloads; /_mock/jobs says\n"
+    "  succeeded), nothing is POSTed to callbacks, and --polls, --delay-ms and\n"
+    "  --shape have no effect but numeric ids with --shape numeric. Faults and\n"
+    "  chaos apply as usual. A file that cannot be read or replayed, or a line\n"
+    "  that is not such a record, stops dalle-mock at start (exit 2) with one line\n"
+    "  naming the file, the line and the problem.\n"
+    "\n";
+
 static const char usage_chaos[] =
     "Chaos: a submit, poll or image request that no queued fault matches gets, with\n"
     "a chance of PERCENT in 100 (--chaos, or chaos= in /_mock/config), one fault\n"
@@ -152,10 +185,10 @@ typedef struct option_spec {
 } option_spec;
 
 static const option_spec option_specs[] = {
-    {"host", 1},       {"port", 1},       {"api-key", 1},   {"polls", 1},
-    {"delay-ms", 1},   {"shape", 1},      {"fault", 1},     {"chaos", 1},
-    {"chaos-seed", 1}, {"public-url", 1}, {"port-file", 1}, {"watch-pid", 1},
-    {"quiet", 0},      {"help", 0},       {"version", 0},   {"single-thread", 0},
+    {"host", 1},          {"port", 1},      {"api-key", 1}, {"polls", 1},      {"delay-ms", 1},
+    {"shape", 1},         {"fault", 1},     {"chaos", 1},   {"chaos-seed", 1}, {"public-url", 1},
+    {"port-file", 1},     {"watch-pid", 1}, {"quiet", 0},   {"help", 0},       {"version", 0},
+    {"single-thread", 0}, {"replay", 1},
 };
 
 static enum options_result usage_error(const char *format, ...)
@@ -239,6 +272,9 @@ static enum options_result apply_option(mock_options *options, const char *name,
         if (mock_parse_ulong(value, INT_MAX, &number) != 0 || number == 0)
             return usage_error("--%s: '%s' is not a process id", name, value);
         options->watch_pid = (pid_t)number;
+    } else if (strcmp(name, "replay") == 0) {
+        if (!*value) return usage_error("--%s: the path must not be empty", name);
+        options->replay_path = value;
     } else if (strcmp(name, "quiet") == 0) {
         options->quiet = 1;
     } else if (strcmp(name, "single-thread") == 0) {
@@ -248,6 +284,7 @@ static enum options_result apply_option(mock_options *options, const char *name,
         fputs(usage_routes, stdout);
         fputs(usage_shapes, stdout);
         fputs(usage_faults, stdout);
+        fputs(usage_replay, stdout);
         fputs(usage_chaos, stdout);
         return OPTIONS_EXIT_OK;
     } else if (strcmp(name, "version") == 0) {

@@ -19,7 +19,8 @@ typedef struct mock_options {
     size_t fault_count;
     char *public_url; /* NULL: http://HOST:PORT; never ends with '/' */
     const char *port_file;
-    pid_t watch_pid; /* 0: none */
+    pid_t watch_pid;         /* 0: none */
+    const char *replay_path; /* NULL: no replay */
     int quiet;
 } mock_options;
 

@@ -1,14 +1,12 @@
-/* A small PNG "drawn from the prompt", written by hand (signature, IHDR,
- * stored-deflate IDAT, IEND) so the mock needs neither libpng nor zlib. */
+/* The PNG "drawn from the prompt" that a succeeded job serves: the size the
+ * job asked for, bands of prompt colours, deflated with zlib. */
 #ifndef DALLE_MOCK_PNG_H
 #define DALLE_MOCK_PNG_H
 
 #include "util.h"
 
-/* The image is the requested size scaled down by this much: 1024x1024 → 64x64. */
-#define PNG_SCALE_DOWN 16
-
-/* Appends a width x height RGB PNG whose colours depend on the prompt. */
+/* Appends a width x height RGB PNG whose colours and bands depend on the
+ * prompt; the same prompt and size always give the same bytes. */
 void png_from_prompt(const char *prompt, size_t prompt_len, unsigned width, unsigned height,
                      mock_buf *out);
 

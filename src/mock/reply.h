@@ -11,7 +11,7 @@
 
 typedef struct mock_reply {
     unsigned status;
-    const char *content_type; /* a string literal */
+    const char *content_type; /* a string literal, or one that outlives the reply */
     mock_buf body;
     const char *allow;                  /* the Allow header of a 405, else NULL */
     char retry_after[REPLY_HEADER_MAX]; /* empty: no Retry-After */

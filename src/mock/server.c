@@ -7,6 +7,7 @@
 #include "jobs.h"
 #include "options.h"
 #include "records.h"
+#include "replay.h"
 #include "routes.h"
 #include "util.h"
 
@@ -132,6 +133,7 @@ static void free_shared_state(void)
     jobs_stop();
     records_clear();
     faults_clear();
+    replay_free();
 }
 
 int main(int argc, char **argv)
@@ -162,6 +164,14 @@ int main(int argc, char **argv)
         options_free(&options);
         return EXIT_USAGE;
     }
+    if (options.replay_path) {
+        char error[REPLAY_ERROR_MAX];
+        if (replay_load(options.replay_path, error, sizeof error) != 0) {
+            fprintf(stderr, "dalle-mock: %s\n", error);
+            options_free(&options);
+            return EXIT_USAGE;
+        }
+    }
     ipv6 = address.ss_family == AF_INET6;
     mock_set_quiet(options.quiet);
 
@@ -169,6 +179,7 @@ int main(int argc, char **argv)
      * every thread inherits the blocked signals, leaving them to sigtimedwait. */
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fputs("dalle-mock: libcurl failed to initialise\n", stderr);
+        replay_free();
         options_free(&options);
         return 1;
     }

@@ -6,6 +6,7 @@
 #include "config.h"
 #include "jobs.h"
 #include "png.h"
+#include "replay.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +123,10 @@ void service_submit(struct MHD_Connection *connection, mock_request *request, mo
         reply_message(reply, MHD_HTTP_BAD_REQUEST, error.field, "%s", error.message);
         return;
     }
+    if (replay_active()) {
+        replay_submit(&params, &config, reply);
+        return;
+    }
     jobs_create(&params, &config, &reply->body);
     reply_json(reply, MHD_HTTP_OK);
 }
@@ -131,6 +136,10 @@ void service_poll(struct MHD_Connection *connection, mock_request *request, mock
     mock_config config;
     if (!key_accepted(connection, &config)) {
         reply_unauthorized(reply);
+        return;
+    }
+    if (replay_active()) {
+        replay_poll(request->target_id, reply);
         return;
     }
     if (jobs_poll(request->target_id, &reply->body) != 0) {

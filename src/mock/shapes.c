@@ -8,8 +8,12 @@
 #include <string.h>
 
 static const char *const names[SHAPE_COUNT] = {
-    "plain", "numeric", "data", "nested", "bare", "nostatus", "mystery",
+    "plain", "numeric", "data", "nested", "bare", "nostatus", "mystery", "openai", "b64",
 };
+
+/* dall-e-3 rewrites prompts and says how in revised_prompt; the mock's
+ * rewrite keeps the prompt whole so a test can find it in the result. */
+#define REVISED_PROMPT_PREFIX "A detailed rendering of: "
 
 const char *shape_name(enum mock_shape shape)
 {
@@ -75,115 +79,154 @@ static void member(mock_buf *out, const char *name, const char *value)
 }
 
 static void render_flat(const status_words *words, int numeric_id, enum job_phase phase,
-                        const char *id, const char *image_url, const char *reason, mock_buf *out)
+                        const shape_job *job, mock_buf *out)
 {
     buf_puts(out, "{\"id\":");
     if (numeric_id)
-        buf_puts(out, id);
+        buf_puts(out, job->id);
     else
-        json_cstring(out, id);
+        json_cstring(out, job->id);
     member(out, "status", word_for(words, phase));
     if (phase == PHASE_SUCCEEDED) {
         if (numeric_id) {
-            member(out, "url", image_url);
+            member(out, "url", job->image_url);
         } else {
             buf_puts(out, ",\"images\":[");
-            json_cstring(out, image_url);
+            json_cstring(out, job->image_url);
             buf_puts(out, "]");
         }
     } else if (phase == PHASE_FAILED) {
-        member(out, "error", reason);
+        member(out, "error", job->reason);
     }
     buf_puts(out, "}");
 }
 
-static void render_data(enum job_phase phase, const char *id, const char *image_url,
-                        const char *reason, mock_buf *out)
+static void render_data(enum job_phase phase, const shape_job *job, mock_buf *out)
 {
     buf_puts(out, "{\"data\":{\"jobId\":");
-    json_cstring(out, id);
+    json_cstring(out, job->id);
     member(out, "state", word_for(&data_words, phase));
-    if (phase == PHASE_SUCCEEDED) member(out, "imageUrl", image_url);
-    if (phase == PHASE_FAILED) member(out, "message", reason);
+    if (phase == PHASE_SUCCEEDED) member(out, "imageUrl", job->image_url);
+    if (phase == PHASE_FAILED) member(out, "message", job->reason);
     buf_puts(out, "}}");
 }
 
-static void render_nested(enum job_phase phase, const char *id, const char *image_url,
-                          const char *reason, mock_buf *out)
+static void render_nested(enum job_phase phase, const shape_job *job, mock_buf *out)
 {
     buf_puts(out, "{\"result\":{\"data\":{\"_id\":");
-    json_cstring(out, id);
+    json_cstring(out, job->id);
     member(out, "status", word_for(&nested_words, phase));
     if (phase == PHASE_SUCCEEDED) {
         buf_puts(out, ",\"output\":[");
-        json_cstring(out, image_url);
+        json_cstring(out, job->image_url);
         buf_puts(out, "]");
     }
-    if (phase == PHASE_FAILED) member(out, "reason", reason);
+    if (phase == PHASE_FAILED) member(out, "reason", job->reason);
     buf_puts(out, "}}}");
 }
 
-static void render_bare(enum job_phase phase, const char *id, const char *image_url,
-                        const char *reason, mock_buf *out)
+static void render_bare(enum job_phase phase, const shape_job *job, mock_buf *out)
 {
     if (phase == PHASE_SUBMITTED) {
-        json_cstring(out, id);
+        json_cstring(out, job->id);
         return;
     }
     buf_puts(out, "{\"taskId\":");
-    json_cstring(out, id);
+    json_cstring(out, job->id);
     if (phase == PHASE_PENDING) {
         member(out, "state", "running");
     } else if (phase == PHASE_SUCCEEDED) {
         member(out, "state", "finished");
         buf_puts(out, ",\"images\":[{\"url\":");
-        json_cstring(out, image_url);
+        json_cstring(out, job->image_url);
         buf_puts(out, "}]");
     } else {
         member(out, "state", "error");
-        member(out, "msg", reason);
+        member(out, "msg", job->reason);
     }
     buf_puts(out, "}");
 }
 
-static void render_nostatus(enum job_phase phase, const char *id, const char *image_url,
-                            const char *reason, mock_buf *out)
+static void render_nostatus(enum job_phase phase, const shape_job *job, mock_buf *out)
 {
     buf_puts(out, "{\"request_id\":");
-    json_cstring(out, id);
-    if (phase == PHASE_SUCCEEDED) member(out, "image_url", image_url);
+    json_cstring(out, job->id);
+    if (phase == PHASE_SUCCEEDED) member(out, "image_url", job->image_url);
     if (phase == PHASE_FAILED) {
         member(out, "status", "failed");
-        member(out, "error", reason);
+        member(out, "error", job->reason);
     }
     buf_puts(out, "}");
 }
 
-void shape_render(enum mock_shape shape, enum job_phase phase, const char *id,
-                  const char *image_url, const char *reason, mock_buf *out)
+/* OpenAI's Images API reply once done, with the id the job needs here (OpenAI
+ * answers at once, so it has neither id nor status); inline=1 gives the
+ * image as b64_json, as response_format=b64_json does. */
+static void render_openai(enum job_phase phase, int inline_image, const shape_job *job,
+                          mock_buf *out)
+{
+    mock_buf revised = {0};
+    if (phase != PHASE_SUCCEEDED) {
+        buf_puts(out, "{\"id\":");
+        json_cstring(out, job->id);
+        if (phase == PHASE_PENDING) member(out, "status", "in_progress");
+        if (phase == PHASE_FAILED) {
+            member(out, "status", "failed");
+            buf_puts(out, ",\"error\":{\"message\":");
+            json_cstring(out, job->reason);
+            buf_puts(out, "}");
+        }
+        buf_puts(out, "}");
+        return;
+    }
+    buf_printf(out, "{\"created\":%lld,\"id\":", job->created);
+    json_cstring(out, job->id);
+    buf_puts(out, ",\"data\":[{");
+    if (inline_image) {
+        buf_puts(out, "\"b64_json\":");
+        json_cstring(out, job->image_b64);
+    } else {
+        buf_puts(out, "\"url\":");
+        json_cstring(out, job->image_url);
+    }
+    buf_puts(&revised, REVISED_PROMPT_PREFIX);
+    buf_append(&revised, job->prompt, job->prompt_len);
+    buf_puts(out, ",\"revised_prompt\":");
+    json_string(out, revised.data, revised.len);
+    buf_puts(out, "}]}");
+    buf_free(&revised);
+}
+
+void shape_render(enum mock_shape shape, enum job_phase phase, const shape_job *job, mock_buf *out)
 {
     switch (shape) {
     case SHAPE_NUMERIC:
-        render_flat(&numeric_words, 1, phase, id, image_url, reason, out);
+        render_flat(&numeric_words, 1, phase, job, out);
         break;
     case SHAPE_DATA:
-        render_data(phase, id, image_url, reason, out);
+        render_data(phase, job, out);
         break;
     case SHAPE_NESTED:
-        render_nested(phase, id, image_url, reason, out);
+        render_nested(phase, job, out);
         break;
     case SHAPE_BARE:
-        render_bare(phase, id, image_url, reason, out);
+        render_bare(phase, job, out);
         break;
     case SHAPE_NOSTATUS:
-        render_nostatus(phase, id, image_url, reason, out);
+        render_nostatus(phase, job, out);
         break;
     case SHAPE_MYSTERY:
-        render_flat(&mystery_words, 0, phase, id, image_url, reason, out);
+        render_flat(&mystery_words, 0, phase, job, out);
+        break;
+    case SHAPE_OPENAI:
+        render_openai(phase, 0, job, out);
+        break;
+    case SHAPE_B64:
+        render_openai(phase, 1, job, out);
         break;
     case SHAPE_PLAIN:
     case SHAPE_COUNT:
-        render_flat(&plain_words, 0, phase, id, image_url, reason, out);
+        render_flat(&plain_words, 0, phase, job, out);
         break;
     }
 }

@@ -15,6 +15,8 @@ enum mock_shape {
     SHAPE_BARE,
     SHAPE_NOSTATUS,
     SHAPE_MYSTERY,
+    SHAPE_OPENAI,
+    SHAPE_B64,
     SHAPE_COUNT
 };
 
@@ -27,9 +29,17 @@ int shape_parse(const char *name, enum mock_shape *shape);
 /* Writes "plain, numeric, ..." for messages and --help. */
 void shape_names(char *out, size_t size);
 
-/* `id` is digits in the numeric shape; `image_url` is used when succeeded,
- * `reason` when failed. */
-void shape_render(enum mock_shape shape, enum job_phase phase, const char *id,
-                  const char *image_url, const char *reason, mock_buf *out);
+/* What a body may tell of its job; each shape takes what it needs. */
+typedef struct shape_job {
+    const char *id;        /* digits in the numeric shape */
+    const char *image_url; /* when succeeded */
+    const char *image_b64; /* when succeeded in the b64 shape: the PNG in base64 */
+    const char *prompt;    /* for the openai shapes' revised_prompt */
+    size_t prompt_len;
+    long long created;  /* unix seconds of the submit, for the openai shapes */
+    const char *reason; /* when failed */
+} shape_job;
+
+void shape_render(enum mock_shape shape, enum job_phase phase, const shape_job *job, mock_buf *out);
 
 #endif

@@ -15,8 +15,7 @@
 static atomic_int stop_requested;
 static atomic_int quiet_logging;
 
-/* A test double that ran out of memory cannot answer truthfully any more. */
-_Noreturn static void out_of_memory(void)
+_Noreturn void mock_out_of_memory(void)
 {
     fputs("dalle-mock: out of memory\n", stderr);
     abort();
@@ -25,14 +24,14 @@ _Noreturn static void out_of_memory(void)
 void *mock_calloc(size_t count, size_t size)
 {
     void *p = calloc(count ? count : 1, size ? size : 1);
-    if (!p) out_of_memory();
+    if (!p) mock_out_of_memory();
     return p;
 }
 
 void *mock_realloc(void *ptr, size_t size)
 {
     void *p = realloc(ptr, size ? size : 1);
-    if (!p) out_of_memory();
+    if (!p) mock_out_of_memory();
     return p;
 }
 

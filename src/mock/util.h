@@ -9,6 +9,9 @@
 /* Longest a sleep goes without looking at the stop flag, so shutdown is prompt. */
 #define MOCK_SLEEP_STEP_MS 10
 
+/* Ends the process: a test double that ran out of memory cannot answer
+ * truthfully any more. For libraries (zlib) that report it themselves. */
+_Noreturn void mock_out_of_memory(void);
 void *mock_calloc(size_t count, size_t size);
 void *mock_realloc(void *ptr, size_t size);
 char *mock_strndup(const char *s, size_t len);
