@@ -682,34 +682,30 @@ static const luaL_Reg module_functions[] = {{"validate", l_validate},
                                             {"open_append", l_open_append},
                                             {NULL, NULL}};
 
+/* A handle's metatable: its methods, and close as __gc (and __close on 5.4). */
+static void define_handle(lua_State *L, const char *name, const luaL_Reg *methods,
+                          lua_CFunction close, lua_CFunction tostring)
+{
+    if (luaL_newmetatable(L, name)) {
+        lua_newtable(L);
+        luaL_setfuncs(L, methods, 0);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, close);
+        lua_setfield(L, -2, "__gc");
+#if LUA_VERSION_NUM >= 504
+        lua_pushcfunction(L, close);
+        lua_setfield(L, -2, "__close");
+#endif
+        lua_pushcfunction(L, tostring);
+        lua_setfield(L, -2, "__tostring");
+    }
+    lua_pop(L, 1);
+}
+
 int luaopen_dalle_core(lua_State *L)
 {
-    if (luaL_newmetatable(L, CLIENT_MT)) {
-        luaL_newlib(L, client_methods);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, l_close);
-        lua_setfield(L, -2, "__gc");
-#if LUA_VERSION_NUM >= 504
-        lua_pushcfunction(L, l_close);
-        lua_setfield(L, -2, "__close");
-#endif
-        lua_pushcfunction(L, l_tostring);
-        lua_setfield(L, -2, "__tostring");
-    }
-    lua_pop(L, 1);
-    if (luaL_newmetatable(L, APPEND_MT)) {
-        luaL_newlib(L, append_methods);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, l_append_close);
-        lua_setfield(L, -2, "__gc");
-#if LUA_VERSION_NUM >= 504
-        lua_pushcfunction(L, l_append_close);
-        lua_setfield(L, -2, "__close");
-#endif
-        lua_pushcfunction(L, l_append_tostring);
-        lua_setfield(L, -2, "__tostring");
-    }
-    lua_pop(L, 1);
+    define_handle(L, CLIENT_MT, client_methods, l_close, l_tostring);
+    define_handle(L, APPEND_MT, append_methods, l_append_close, l_append_tostring);
     luaL_newlib(L, module_functions);
     lua_pushliteral(L, LIBCURL_VERSION);
     lua_setfield(L, -2, "curl_version");

@@ -26,7 +26,6 @@ local SUBMIT_REFUSED = {
   [429] = true, [431] = true, [503] = true,
 }
 local SUBMIT_RESENDABLE = { [429] = true, [503] = true }
-M.SUBMIT_REFUSED = SUBMIT_REFUSED
 
 -- The API key lives here, keyed by client, so no field of a client (and so
 -- no dump or tostring of one) holds it.
