@@ -3,7 +3,7 @@
 local helper = require "helper"
 local dalle = require "dalle"
 
-local SHAPES = { "plain", "numeric", "data", "nested", "bare", "nostatus" }
+local SHAPES = { "plain", "numeric", "data", "nested", "bare", "nostatus", "openai", "b64" }
 
 -- Waits (bounded) until the mock has received `n` callbacks.
 local function callbacks(mock, n)
@@ -35,7 +35,11 @@ describe("parse_callback", function()
       local result = assert(dalle.parse_callback(got[1].body))
       assert.equals(job.id, result.id)
       assert.equals("succeeded", result.status)
-      assert.equals(mock.url .. "/images/" .. job.id .. ".png", result.url)
+      if shape == "b64" then
+        assert.matches("^data:image/png;base64,iVBORw0KGgo", result.url)
+      else
+        assert.equals(mock.url .. "/images/" .. job.id .. ".png", result.url)
+      end
       assert.same({ result.url }, result.images)
       assert.is_table(result.raw)
     end)

@@ -3,7 +3,9 @@
 local helper = require "helper"
 local dalle = require "dalle"
 
-local SHAPES = { "plain", "numeric", "data", "nested", "bare", "nostatus", "mystery" }
+local SHAPES = { "plain", "numeric", "data", "nested", "bare", "nostatus", "mystery", "openai", "b64" }
+-- The shapes in OpenAI's Images form give the prompt as the mock revised it.
+local REVISES = { openai = true, b64 = true }
 
 describe("lifecycle", function()
   local mock, client
@@ -28,8 +30,21 @@ describe("lifecycle", function()
         local result = assert(job:wait { timeout = 10 })
         assert.equals("succeeded", result.status)
         assert.equals(job.id, result.id)
-        assert.equals(mock.url .. "/images/" .. job.id .. ".png", result.url)
+        local image_url = mock.url .. "/images/" .. job.id .. ".png"
+        if shape == "b64" then
+          -- Inline: the same PNG the mock serves at its image URL.
+          assert.matches("^data:image/png;base64,", result.url)
+          local dir = helper.tmpdir()
+          assert(client:download(result, dir .. "/inline.png"))
+          assert(client:download(image_url, dir .. "/fetched.png"))
+          assert.equals(helper.read_file(dir .. "/fetched.png"), helper.read_file(dir .. "/inline.png"))
+          helper.rmdir(dir)
+        else
+          assert.equals(image_url, result.url)
+        end
         assert.same({ result.url }, result.images)
+        assert.equals(REVISES[shape] and "A detailed rendering of: a kite over hills" or nil,
+          result.revised_prompt)
         assert.is_not_nil(result.raw)
         assert.equals("succeeded", job.status)
         assert.equals(result, job:poll())
