@@ -20,12 +20,13 @@ mkdir -p "$out"
 
 # name, longest input worth trying, the sources under test (comma-separated),
 # extra libraries.
-harnesses="retry_after 256 src/transport.c,src/poller.c,src/schedule.c $curl_libs
+harnesses="retry_after 256 src/transport.c,src/image_file.c,src/poller.c,src/schedule.c $curl_libs
 utf8_length 4096 src/rules.c
 is_http_url 4096 src/rules.c
 rules_check 8192 src/rules.c
 schedule 4096 src/schedule.c
-base64 8192 src/base64.c"
+base64 8192 src/base64.c
+json_parse 8192 src/mock/json_in.c,src/mock/json_out.c,src/mock/util.c,src/rules.c"
 
 build() {
     name=$1 sources=$2 libs=$3

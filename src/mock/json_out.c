@@ -6,7 +6,9 @@
 
 #include <string.h>
 
-#define REPLACEMENT_CHARACTER "\\ufffd"
+/* U+FFFD as UTF-8 rather than as an escape, so that writing what was read
+ * back gives the same bytes. */
+#define REPLACEMENT_CHARACTER "\xEF\xBF\xBD"
 #define BASE64_GROUP_BYTES 3
 #define BASE64_GROUP_CHARS 4
 

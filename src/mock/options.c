@@ -163,10 +163,11 @@ static const char usage_replay[] =
     "  /images/ID.png URL; a body_text is sent as recorded.\n"
     "  Replayed jobs are done at once (their image downloads; /_mock/jobs says\n"
     "  succeeded), nothing is POSTed to callbacks, and --polls, --delay-ms and\n"
-    "  --shape have no effect but numeric ids with --shape numeric. Faults and\n"
-    "  chaos apply as usual. A file that cannot be read or replayed, or a line\n"
-    "  that is not such a record, stops dalle-mock at start (exit 2) with one line\n"
-    "  naming the file, the line and the problem.\n"
+    "  --shape have no effect (but --shape numeric still gives numeric ids).\n"
+    "  Faults and chaos apply as usual. A file that cannot be read, has no submit\n"
+    "  with a reply, or has a line that is not such a record (not JSON, no call, a\n"
+    "  status that is not 200-599, a reply with no body, ...) stops dalle-mock at\n"
+    "  start (exit 2) with one line naming the file, the line and the problem.\n"
     "\n";
 
 static const char usage_chaos[] =
