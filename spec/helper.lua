@@ -129,6 +129,23 @@ function Mock:client(extra)
   return assert(dalle.new(config))
 end
 
+-- Inside a describe block: one mock for the block, reset before each test,
+-- and a fresh client (mock:client(client_config)) for each test, closed
+-- after it. Returns a table whose `mock` and `client` are set while tests
+-- run; a test may put another client in `client`.
+function helper.mock_per_test(client_config, mock_args)
+  local busted = require "busted"
+  local state = {}
+  busted.setup(function() state.mock = helper.start_mock(mock_args) end)
+  busted.teardown(function() state.mock:stop() end)
+  busted.before_each(function()
+    state.mock:reset()
+    state.client = state.mock:client(client_config)
+  end)
+  busted.after_each(function() state.client:close() end)
+  return state
+end
+
 -- The command line of the Lua interpreter running the specs.
 function helper.interpreter()
   local i = -1

@@ -35,21 +35,14 @@ local function run_until_done(client, coroutines, target)
 end
 
 describe("a failed submit", function()
-  local mock, client
-  setup(function() mock = helper.start_mock() end)
-  teardown(function() mock:stop() end)
-  before_each(function()
-    mock:reset()
-    client = mock:client { max_retries = 0 }
-  end)
-  after_each(function() client:close() end)
+  local state = helper.mock_per_test { max_retries = 0 }
 
   for _, case in ipairs(SUBMIT_STATUSES) do
     local status, maybe = case[1], case[2]
     it("answered with HTTP " .. status .. (maybe and " may have" or " cannot have")
       .. " submitted the job (a 500 lost maybe_submitted)", function()
-      mock:fault { status = status, on = "submit" }
-      local job, err = client:submit { prompt = "x" }
+      state.mock:fault { status = status, on = "submit" }
+      local job, err = state.client:submit { prompt = "x" }
       assert.is_nil(job)
       assert.equals(status, err.status)
       assert.equals(maybe or nil, err.maybe_submitted)
@@ -58,29 +51,29 @@ describe("a failed submit", function()
   end
 
   it("whose 2xx reply cannot be read may have submitted the job", function()
-    mock:fault { malformed = 1, on = "submit" }
-    local _, err = client:submit { prompt = "x" }
+    state.mock:fault { malformed = 1, on = "submit" }
+    local _, err = state.client:submit { prompt = "x" }
     assert.equals("decode", err.kind)
     assert.is_true(err.maybe_submitted)
   end)
 
   it("still queued at its deadline was never sent, and says so (it claimed it may have been)",
     function()
-      client:close()
-      client = mock:client { max_transfers = 1 }
-      mock:fault { stall = 1, stall_ms = 3000, on = "submit" }
-      local holder = coroutine.create(function() return client:submit { prompt = "a", timeout = 5 } end)
+      state.client:close()
+      state.client = state.mock:client { max_transfers = 1 }
+      state.mock:fault { stall = 1, stall_ms = 3000, on = "submit" }
+      local holder = coroutine.create(function() return state.client:submit { prompt = "a", timeout = 5 } end)
       local queued = coroutine.create(function()
-        return client:submit { prompt = "b", timeout = 0.3 }
+        return state.client:submit { prompt = "b", timeout = 0.3 }
       end)
-      local job, err = run_until_done(client, { holder, queued }, queued)
+      local job, err = run_until_done(state.client, { holder, queued }, queued)
       assert.is_nil(job)
       assert.equals("timeout", err.kind)
       assert.is_nil(err.maybe_submitted)
       assert.matches("never sent", err.message)
       assert.is_nil(tostring(err):find("may have been submitted", 1, true))
       -- Only the stalled submit reached the mock.
-      assert.equals(1, #mock:requests_to("submit"))
+      assert.equals(1, #state.mock:requests_to("submit"))
     end)
 
   it("still connecting at its deadline was never sent, and says so", function()
@@ -95,7 +88,7 @@ describe("a failed submit", function()
       fillers[i]:connect("127.0.0.1", port)
     end
     local connecting = assert(dalle.new {
-      api_key = "test-key", base_url = "http://127.0.0.1:" .. port, callback = mock.url .. "/cb",
+      api_key = "test-key", base_url = "http://127.0.0.1:" .. port, callback = state.mock.url .. "/cb",
       connect_timeout = 30,
     })
     local job, err = connecting:submit { prompt = "x", timeout = 0.5 }
@@ -111,8 +104,8 @@ describe("a failed submit", function()
   end)
 
   it("sent, then out of time before the reply, may have submitted the job", function()
-    mock:fault { stall = 1, stall_ms = 3000, on = "submit" }
-    local job, err = client:submit { prompt = "x", timeout = 0.5 }
+    state.mock:fault { stall = 1, stall_ms = 3000, on = "submit" }
+    local job, err = state.client:submit { prompt = "x", timeout = 0.5 }
     assert.is_nil(job)
     assert.equals("timeout", err.kind)
     assert.is_true(err.maybe_submitted)
@@ -120,10 +113,10 @@ describe("a failed submit", function()
   end)
 
   it("refused with 429 and out of time before its retry was never submitted", function()
-    client:close()
-    client = mock:client { max_retries = 3 }
-    mock:fault { status = 429, retry_after = 5, on = "submit" }
-    local _, err = client:submit { prompt = "x", timeout = 1 }
+    state.client:close()
+    state.client = state.mock:client { max_retries = 3 }
+    state.mock:fault { status = 429, retry_after = 5, on = "submit" }
+    local _, err = state.client:submit { prompt = "x", timeout = 1 }
     assert.equals(429, err.status)
     assert.is_nil(err.maybe_submitted)
   end)

@@ -24,8 +24,6 @@
  * notices the clock (and a client closed from a signal handler). */
 #define MAX_STEP_WAIT_MS 1000
 
-#define OPTION_LIST "prompt, model, size, quality, style, callback"
-
 typedef struct append_handle {
     int fd; /* -1 once closed */
 } append_handle;
@@ -40,17 +38,6 @@ typedef struct client {
 } client;
 
 /* ---- rules ---------------------------------------------------------------- */
-
-static const char **option_slot(dalle_params *p, const char *name)
-{
-    if (strcmp(name, "prompt") == 0) return &p->prompt;
-    if (strcmp(name, "model") == 0) return &p->model;
-    if (strcmp(name, "size") == 0) return &p->size;
-    if (strcmp(name, "quality") == 0) return &p->quality;
-    if (strcmp(name, "style") == 0) return &p->style;
-    if (strcmp(name, "callback") == 0) return &p->callback;
-    return NULL;
-}
 
 static int invalid(lua_State *L, const char *field, const char *message)
 {
@@ -67,7 +54,24 @@ static void set_string(lua_State *L, const char *key, const char *value)
     lua_setfield(L, -2, key);
 }
 
-/* validate(opts [, default_callback]) -> params | nil, message, field */
+/* The form a submit sends for checked params: {name, value, ...}. */
+static void push_form(lua_State *L, const dalle_params *params)
+{
+    int n = 0;
+    lua_createtable(L, 2 * DALLE_FORM_FIELD_COUNT, 0);
+    for (size_t i = 0; i < DALLE_FORM_FIELD_COUNT; i++) {
+        size_t len = 0;
+        const char *value = dalle_form_value(params, i, &len);
+        if (!value) continue;
+        lua_pushstring(L, dalle_form_fields[i]);
+        lua_rawseti(L, -2, ++n);
+        lua_pushlstring(L, value, len);
+        lua_rawseti(L, -2, ++n);
+    }
+}
+
+/* validate(opts [, default_callback]) -> params, form | nil, message, field:
+ * form is the submit's multipart form as {name, value, ...}. */
 static int l_validate(lua_State *L)
 {
     dalle_params params;
@@ -79,16 +83,16 @@ static int l_validate(lua_State *L)
     while (lua_next(L, 1)) {
         const char **slot = NULL;
         char message[DALLE_RULES_MESSAGE_MAX];
-        if (lua_type(L, -2) == LUA_TSTRING) slot = option_slot(&params, lua_tostring(L, -2));
+        if (lua_type(L, -2) == LUA_TSTRING) slot = dalle_params_slot(&params, lua_tostring(L, -2));
         if (!slot) {
             if (lua_type(L, -2) != LUA_TSTRING) {
                 snprintf(message, sizeof message,
                          "option names must be strings (got a %s key; allowed: %s)",
-                         luaL_typename(L, -2), OPTION_LIST);
+                         luaL_typename(L, -2), DALLE_OPTION_LIST);
                 return invalid(L, "?", message);
             }
             snprintf(message, sizeof message, "unknown option '%.60s' (allowed: %s)",
-                     lua_tostring(L, -2), OPTION_LIST);
+                     lua_tostring(L, -2), DALLE_OPTION_LIST);
             return invalid(L, lua_tostring(L, -2), message);
         }
         if (lua_type(L, -1) != LUA_TSTRING) {
@@ -114,7 +118,8 @@ static int l_validate(lua_State *L)
     set_string(L, "callback", params.callback);
     set_string(L, "model_id", params.rule->model_id);
     set_string(L, "path", params.rule->path);
-    return 1;
+    push_form(L, &params);
+    return 2;
 }
 
 static void push_choices(lua_State *L, const char *const *list, const char *key)

@@ -35,6 +35,38 @@ static const dalle_model_rule rules[] = {
 
 #define RULE_COUNT (sizeof rules / sizeof rules[0])
 
+const char *const dalle_form_fields[DALLE_FORM_FIELD_COUNT] = {
+    "callback", "modelId", "prompt", "model", "size", "quality", "style",
+};
+
+const char **dalle_params_slot(dalle_params *params, const char *name)
+{
+    if (strcmp(name, "prompt") == 0) return &params->prompt;
+    if (strcmp(name, "model") == 0) return &params->model;
+    if (strcmp(name, "size") == 0) return &params->size;
+    if (strcmp(name, "quality") == 0) return &params->quality;
+    if (strcmp(name, "style") == 0) return &params->style;
+    if (strcmp(name, "callback") == 0) return &params->callback;
+    return NULL;
+}
+
+const char *dalle_form_value(const dalle_params *params, size_t index, size_t *len)
+{
+    const char *name = index < DALLE_FORM_FIELD_COUNT ? dalle_form_fields[index] : NULL;
+    const char *value;
+    if (!name) return NULL;
+    if (strcmp(name, "modelId") == 0) {
+        value = params->rule ? params->rule->model_id : NULL;
+    } else if (strcmp(name, "prompt") == 0) {
+        *len = params->prompt_len;
+        return params->prompt;
+    } else {
+        value = *dalle_params_slot((dalle_params *)params, name);
+    }
+    if (value) *len = strlen(value);
+    return value;
+}
+
 const dalle_model_rule *dalle_rules_at(size_t index)
 {
     return index < RULE_COUNT ? &rules[index] : NULL;

@@ -53,6 +53,20 @@ const dalle_model_rule *dalle_rules_at(size_t index);
  * field, the bad value and what is allowed. */
 int dalle_rules_check(dalle_params *params, dalle_rules_error *err);
 
+/* The request options a caller gives, each a dalle_params field. */
+#define DALLE_OPTION_LIST "prompt, model, size, quality, style, callback"
+/* The field of `params` that option `name` sets; NULL for any other name. */
+const char **dalle_params_slot(dalle_params *params, const char *name);
+
+/* The multipart form a submit sends, in this order: what the client sends
+ * and what dalle-mock accepts. */
+#define DALLE_FORM_FIELD_COUNT 7
+#define DALLE_FORM_FIELD_LIST "callback, modelId, prompt, model, size, quality, style"
+extern const char *const dalle_form_fields[DALLE_FORM_FIELD_COUNT];
+/* The value form field `index` takes for checked params, and its length;
+ * NULL when the field is not sent (quality and style with dall-e-2). */
+const char *dalle_form_value(const dalle_params *params, size_t index, size_t *len);
+
 /* Number of code points in valid UTF-8 without NUL, or -1 if it is not. */
 long dalle_utf8_length(const char *s, size_t len);
 

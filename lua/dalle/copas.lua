@@ -60,6 +60,7 @@ function M.use(client)
   -- so select never watches the closed descriptor and each thread resumes
   -- to see the client closed.
   local driver = setmetatable({ fd = fd, ready = false }, Pending)
+  local stepper
   function adapter.stop()
     for waiter in pairs(waiters) do waiter.ready = true end
     driver.ready = true
@@ -73,12 +74,12 @@ function M.use(client)
   end
 
   function driver.receive()
-    if client._closed then return nil, "closed" end
-    client:_pump(0)
+    if stepper.closed() then return nil, "closed" end
+    stepper.drive(0)
     return nil, "timeout"
   end
 
-  client:use(adapter)
+  client:use(adapter, function(given) stepper = given end)
   copas.addthread(function() copas.receive(driver) end)
   return client
 end

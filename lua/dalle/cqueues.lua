@@ -67,11 +67,12 @@ function M.use(client, cq)
     poke:signal()
   end
 
-  client:use(adapter)
+  local driver
+  client:use(adapter, function(given) driver = given end)
   -- Each turn either wakes a few waiters or does the client's ready work,
   -- never both, so no single turn of the controller runs long.
   cq:wrap(function()
-    while not client._closed do
+    while not driver.closed() do
       if first <= last then
         signal_some()
         cqueues.poll(0)
@@ -79,8 +80,8 @@ function M.use(client, cq)
         -- Without a pollfd, a timeout stands in for the client.
         cqueues.poll(fd and client
           or math.min(client:timeout() or FALLBACK_STEP_SECONDS, FALLBACK_STEP_SECONDS), poke)
-        if client._closed then break end
-        client:_pump(0)
+        if driver.closed() then break end
+        driver.drive(0)
       end
     end
   end)

@@ -50,6 +50,20 @@ function M.new(kind, message, extra)
   return err
 end
 
+-- The errors more than one call makes, each made in one place.
+function M.closed()
+  return M.new("closed", "the client was closed while this call waited")
+end
+
+function M.canceled(id)
+  return M.new("canceled", "job " .. (id or "(no id)") .. " was canceled", { id = id })
+end
+
+-- deadline("the submit" [, extra]): a call whose deadline ran out.
+function M.deadline(what, extra)
+  return M.new("timeout", what .. " did not finish before its deadline", extra)
+end
+
 -- invalid(field, message) --> nil, err: for `return invalid(...)`.
 function M.invalid(field, message)
   return nil, M.new("invalid", message, { field = field })

@@ -46,11 +46,12 @@ function M.use(client)
   -- No uv timer for client:timeout(): pollfd turns readable when a timer
   -- is due, and libuv (before 1.45) runs a 0 ms timer re-armed from its own
   -- callback over and over without updating its clock, starving the rest.
+  local driver
   local function drive()
-    if client._closed then return end
+    if driver.closed() then return end
     -- What it wakes is resumed on the loop's next turn, from the idle
     -- handle: one callback never does both.
-    client:_pump(0)
+    driver.drive(0)
   end
 
   function adapter.waiter()
@@ -85,7 +86,7 @@ function M.use(client)
     end
   end
 
-  client:use(adapter)
+  client:use(adapter, function(given) driver = given end)
   if fd then
     poll:start("r", drive)
   else

@@ -13,12 +13,6 @@
 
 #define QUOTED_MAX 60
 
-static const char *const submit_fields[] = {
-    "modelId", "prompt", "model", "size", "quality", "style", "callback",
-};
-#define SUBMIT_FIELD_COUNT (sizeof submit_fields / sizeof submit_fields[0])
-#define SUBMIT_FIELD_LIST "modelId, prompt, model, size, quality, style, callback"
-
 /* Loads the running configuration and checks the x-api-key header against it. */
 static int key_accepted(struct MHD_Connection *connection, mock_config *config)
 {
@@ -34,8 +28,8 @@ static void reply_unauthorized(mock_reply *reply)
 
 static int is_submit_field(const char *name)
 {
-    for (size_t i = 0; i < SUBMIT_FIELD_COUNT; i++)
-        if (strcmp(submit_fields[i], name) == 0) return 1;
+    for (size_t i = 0; i < DALLE_FORM_FIELD_COUNT; i++)
+        if (strcmp(dalle_form_fields[i], name) == 0) return 1;
     return 0;
 }
 
@@ -86,8 +80,8 @@ static int check_form(const mock_request *request, mock_reply *reply)
         const mock_pair *field = &request->fields.items[i];
         if (!is_submit_field(field->name)) {
             reply_message(reply, MHD_HTTP_BAD_REQUEST, field->name,
-                          "unknown field '%.*s' (dall-e takes " SUBMIT_FIELD_LIST ")", QUOTED_MAX,
-                          field->name);
+                          "unknown field '%.*s' (dall-e takes " DALLE_FORM_FIELD_LIST ")",
+                          QUOTED_MAX, field->name);
             return -1;
         }
         /* The rules see C strings for every field but the prompt. */
@@ -113,12 +107,11 @@ void service_submit(struct MHD_Connection *connection, mock_request *request, mo
     if (check_form(request, reply)) return;
 
     memset(&params, 0, sizeof params);
+    for (size_t i = 0; i < DALLE_FORM_FIELD_COUNT; i++) {
+        const char **slot = dalle_params_slot(&params, dalle_form_fields[i]);
+        if (slot) *slot = field_value(request, dalle_form_fields[i], NULL);
+    }
     params.prompt = field_value(request, "prompt", &params.prompt_len);
-    params.model = field_value(request, "model", NULL);
-    params.size = field_value(request, "size", NULL);
-    params.quality = field_value(request, "quality", NULL);
-    params.style = field_value(request, "style", NULL);
-    params.callback = field_value(request, "callback", NULL);
     if (dalle_rules_check(&params, &error) != 0) {
         reply_message(reply, MHD_HTTP_BAD_REQUEST, error.field, "%s", error.message);
         return;
