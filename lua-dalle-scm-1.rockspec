@@ -30,6 +30,7 @@ build = {
     ["dalle.job"] = "lua/dalle/job.lua",
     ["dalle.waits"] = "lua/dalle/waits.lua",
     ["dalle.exchange"] = "lua/dalle/exchange.lua",
+    ["dalle.hosts"] = "lua/dalle/hosts.lua",
     ["dalle.copas"] = "lua/dalle/copas.lua",
     ["dalle.cqueues"] = "lua/dalle/cqueues.lua",
     ["dalle.luv"] = "lua/dalle/luv.lua",

@@ -157,3 +157,36 @@ describe("dalle.core", function()
     assert.matches("service_headers must be strings", problem, 1, true)
   end)
 end)
+
+describe("the loop config", function()
+  local BASE = "http://127.0.0.1:9"
+
+  it("refuses a word other than auto and none, naming them", function()
+    local client, err = dalle.new { api_key = "k", base_url = BASE, loop = "nginx" }
+    assert.is_nil(client)
+    assert.equals("loop", err.field)
+    assert.matches('"auto", "none" or an adapter table', err.message)
+  end)
+
+  it("refuses a value that is neither a word nor a table", function()
+    local _, err = dalle.new { api_key = "k", base_url = BASE, loop = 5 }
+    assert.equals("loop", err.field)
+  end)
+
+  it("takes an adapter table as client:use does, and checks it the same way", function()
+    local stopped = 0
+    local adapter = {
+      waiter = function() return nil end,
+      suspend = function() end,
+      wake = function() end,
+      stop = function() stopped = stopped + 1 end,
+    }
+    local client = assert(dalle.new { api_key = "k", base_url = BASE, loop = adapter })
+    assert.has_error(function() client:use(adapter) end, "this client already runs in an event loop")
+    client:close()
+    assert.equals(1, stopped)
+    assert.has_error(function()
+      dalle.new { api_key = "k", base_url = BASE, loop = { waiter = function() end } }
+    end, "bad argument #1 to 'use' (the adapter has no function 'suspend')")
+  end)
+end)

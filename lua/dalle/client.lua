@@ -6,6 +6,7 @@ local core = require "dalle.core"
 local config = require "dalle.config"
 local errors = require "dalle.errors"
 local exchange_module = require "dalle.exchange"
+local hosts = require "dalle.hosts"
 local job_module = require "dalle.job"
 local recorder_module = require "dalle.record"
 local response = require "dalle.response"
@@ -99,6 +100,14 @@ function M.new(user_config)
     redact = redact,
   }
   secrets[self] = api_key
+  -- Inside an app that runs Lua itself, its adapter, so that the natural
+  -- code waits the way that app allows.
+  if type(c.loop) == "table" then
+    self:use(c.loop)
+  elseif c.loop == "auto" then
+    local adapter = hosts.detect()
+    if adapter then require(adapter).use(self) end
+  end
   return self
 end
 
@@ -319,14 +328,17 @@ local function check_jobs(jobs, method)
   end
 end
 
--- wait_all(jobs [, {timeout = s}]) --> outcomes: outcomes[i] is {result} or
--- {nil, err} for jobs[i], in order; the jobs wait side by side.
+-- wait_all(jobs [, {timeout = s}]) --> outcomes | nil, err: outcomes[i] is
+-- {result} or {nil, err} for jobs[i], in order; the jobs wait side by side.
+-- nil, err only where the event loop refuses to wait (an nginx phase).
 function Client:wait_all(jobs, opts)
   check_open(self, "wait_all")
   check_jobs(jobs, "wait_all")
   local ok, timeout = config.wait_options(opts, "wait_all", 2)
   if not ok then return nil, timeout end
-  local outcomes = self:_wait_group(jobs, now() + (timeout or self._context.config.wait_timeout))
+  local outcomes, _, refused = self:_wait_group(jobs,
+    now() + (timeout or self._context.config.wait_timeout))
+  if refused then return nil, refused end
   return outcomes
 end
 
@@ -339,11 +351,12 @@ function Client:wait_any(jobs, opts)
   if not ok then return nil, timeout end
   if #jobs == 0 then return invalid("jobs", "wait_any needs at least one job") end
   local deadline = now() + (timeout or self._context.config.wait_timeout)
-  local outcomes, first = self:_wait_group(jobs, deadline, function(_, outcome)
+  local outcomes, first, refused = self:_wait_group(jobs, deadline, function(_, outcome)
     -- A job that only ran into the shared deadline is no answer.
     local err = outcome[2]
     return not (err and err.kind == "timeout" and now() >= deadline)
   end)
+  if refused then return nil, refused end
   if first then return jobs[first], outcomes[first][1], outcomes[first][2] end
   if self._closed then return nil, errors.closed() end
   return nil, errors.new("timeout", "none of the " .. #jobs .. " jobs finished before the deadline")

@@ -44,6 +44,7 @@ local TYPES = {
   yield = "boolean",
   allow_insecure_http = "boolean",
   log = "function",
+  loop = "string or table",
   record = "string",
   record_prompts = "boolean",
 }
@@ -112,7 +113,7 @@ function M.read(config)
       return invalid(tostring(key),
         "unknown config option '" .. tostring(key) .. "' (allowed: " .. KEY_LIST .. ")")
     end
-    if type(value) ~= want then
+    if type(value) ~= want and not want:find(type(value), 1, true) then
       return invalid(key, "config '" .. key .. "' must be a " .. want .. " (got " .. type(value) .. ")")
     end
     c[key] = value
@@ -148,6 +149,11 @@ function M.read(config)
   if c.user_agent:find("[%c]") then
     return invalid("user_agent", "the user agent must not contain control characters "
       .. "(a line break would start another header)")
+  end
+  c.loop = c.loop or "auto"
+  if type(c.loop) == "string" and c.loop ~= "auto" and c.loop ~= "none" then
+    return invalid("loop", "config 'loop' must be \"auto\", \"none\" or an adapter table (got '"
+      .. c.loop .. "')")
   end
   if c.record == nil then
     local from_env = os.getenv("DALLE_RECORD")

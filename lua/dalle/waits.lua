@@ -11,13 +11,15 @@
 --   w:await(id, deadline, h, due_by_deadline) --> event | nil, nil, sent |
 --       nil, err: waits for the core event `id`
 --   w:sleep(seconds, deadline, h) --> true | nil, err
---   w:group(tasks, deadline, enough) --> outcomes, stopped_at: runs tasks
---       side by side, each a {run = function, handle = h}
+--   w:group(tasks, deadline, enough) --> outcomes, stopped_at | nil, nil,
+--       err: runs tasks side by side, each a {run = function, handle = h}
 --   w:drive(timeout) --> active: steps the core, waking the waiters of what
 --       it finished (what an adapter calls)
 --   w:step(timeout) --> active, ready: drive, then hand out the coroutines
 --       with news (what a driver of yielded calls calls)
---   w:use(adapter), w:closed(), w:close()
+--   w:use(adapter), w:closed(), w:close(): an adapter's waiter(client)
+--       returns a token, nil (not a coroutine the loop runs), or nil and a
+--       reason the loop cannot wait here (the call fails "unsupported")
 local errors = require "dalle.errors"
 local now = require("dalle.core").now
 
@@ -139,16 +141,18 @@ function Waits:use(adapter)
 end
 
 -- How the running coroutine waits: "group" (inside a group), "loop" with a
--- token (inside the event loop the client uses), "yield", or "block"; then
--- the loop's token, and the running coroutine (nil on the main thread of
--- Lua 5.1).
+-- token (inside the event loop the client uses), "refused" with the loop's
+-- reason (it runs the coroutine but cannot wait there: an nginx phase that
+-- may not sleep), "yield", or "block"; then the loop's token (or reason),
+-- and the running coroutine (nil on the main thread of Lua 5.1).
 function Waits:_mode()
   local co, main = coroutine.running()
   if co and self._grouped[co] then return "group", nil, co end
   local loop = self._loop
   if loop then
-    local token = loop.waiter(self._owner)
+    local token, refusal = loop.waiter(self._owner)
     if token then return "loop", token, co end
+    if refusal then return "refused", refusal, co end
   end
   if not self._can_yield or (co and self._foreign[co]) then return "block", nil, co end
   local can_yield
@@ -176,6 +180,10 @@ end
 function Waits:await(id, deadline, handle, due_by_deadline)
   local waiting, alarm = self._waiting, nil
   local mode, token, co = self:_mode()
+  if mode == "refused" then
+    self._core:cancel(id)
+    return nil, errors.new("unsupported", token)
+  end
   local waiter = token or (mode == "block" and true) or co
   waiting[id] = waiter
   if handle then handle.waiting_on = id end
@@ -227,6 +235,7 @@ function Waits:group(tasks, deadline, enough)
   local members, remaining = {}, 0
   local grouped, runnable = self._grouped, self._runnable
   local mode, token, co_of_group = self:_mode()
+  if mode == "refused" then return nil, nil, errors.new("unsupported", token) end
   local outcomes = {}
   -- Resumes one member; when it ended, files its outcome and says whether
   -- that is enough to stop.
