@@ -38,7 +38,7 @@ export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
 
 .PHONY: all cores deps test demo lint rock-check format clean check-asan check-valgrind \
-	check-fallback fuzz bench bench-smoke
+	check-fallback check-hosts fuzz bench bench-smoke
 
 all: $(CORE) $(MOCK)
 
@@ -91,6 +91,12 @@ check-valgrind: deps
 	@$(MAKE) --no-print-directory all cores LUA=$(or $(LUA),$(DEFAULT_LUA))
 	@DALLE_INSTRUMENTED=valgrind DALLE_WRAP="$(VALGRIND)" \
 		scripts/run-specs.sh $(or $(LUA),$(DEFAULT_LUA))
+
+# The specs that run lua-dalle inside the apps that embed Lua (spec/hosts/),
+# alone: each host is its own process with its own Lua, against dalle-mock.
+check-hosts: deps
+	@$(MAKE) --no-print-directory all cores
+	@DALLE_SPEC_ROOT=spec/hosts scripts/run-specs.sh lua5.4
 
 # luarocks lint, then `luarocks make` into a fresh tree for lua5.1 and lua5.4
 # and a generate against dalle-mock with only that tree on the paths.

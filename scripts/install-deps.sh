@@ -1,6 +1,8 @@
 #!/bin/sh
 # Installs the Debian/Ubuntu packages that building, the demo and the specs
-# need; as a non-root user it prints the one command to run instead.
+# need, then (as root) the apps that embed Lua that spec/hosts/ runs, each by
+# its own scripts/hosts/install-*.sh; as a non-root user it prints the one
+# command to run instead, and the host specs say what they miss.
 set -eu
 
 PACKAGES="gcc make pkg-config libc6-dev curl openssl valgrind clang libclang-rt-14-dev
@@ -13,18 +15,25 @@ missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
 
-if ! command -v apt-get >/dev/null 2>&1; then
-    echo "missing packages:$missing (install them with your package manager)" >&2
-    exit 1
+if [ -n "$missing" ]; then
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "missing packages:$missing (install them with your package manager)" >&2
+        exit 1
+    fi
+    if [ "$(id -u)" != 0 ]; then
+        echo "missing packages; run:  sudo apt-get install -y$missing" >&2
+        exit 1
+    fi
+    echo "installing:$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
-if [ "$(id -u)" != 0 ]; then
-    echo "missing packages; run:  sudo apt-get install -y$missing" >&2
-    exit 1
-fi
-echo "installing:$missing"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-# shellcheck disable=SC2086
-apt-get install -y -qq --no-install-recommends $missing >/dev/null
+
+[ "$(id -u)" = 0 ] || exit 0
+for script in "$(dirname "$0")"/hosts/install-*.sh; do
+    [ -e "$script" ] || continue
+    sh "$script"
+done

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Runs the busted specs under each Lua interpreter named (default lua5.4)
 # and ends with one line counting every test: "N passed, N failed".
-# DALLE_BUILD picks the build folder (default build); DALLE_WRAP, a command
+# DALLE_BUILD picks the build folder (default build); DALLE_SPEC_ROOT, the
+# specs to run (default: all of spec/); DALLE_WRAP, a command
 # to run each interpreter under (valgrind, say); DALLE_PRELOAD, a library
 # preloaded into the interpreter alone (a sanitizer runtime).
 set -u
@@ -26,7 +27,7 @@ for lua in "$@"; do
     (
         env DALLE_CORE_DIR="$build/$lua" DALLE_MOCK="$build/dalle-mock" \
             ${DALLE_PRELOAD:+"LD_PRELOAD=$DALLE_PRELOAD"} \
-            ${DALLE_WRAP:-} "$lua" /usr/bin/busted --output=TAP >"$log" 2>&1
+            ${DALLE_WRAP:-} "$lua" /usr/bin/busted --output=TAP ${DALLE_SPEC_ROOT:-} >"$log" 2>&1
         echo $? >"$log.status"
     ) &
     pids="$pids$! "
@@ -41,8 +42,8 @@ for lua in "$@"; do
     status=$(cat "$log.status")
     echo "== specs on $lua${DALLE_WRAP:+ under ${DALLE_WRAP%% *}}"
     awk '/^not ok/ {show = 1} /^ok / {show = 0} show' "$log" | head -n 400
-    # What specs report for people: the fault matrix, the soak and loop figures.
-    grep -E '^# (\||soak:|loops:)' "$log" | sed 's/^# //'
+    # What specs report for people: the fault matrix, the soak, loop and host figures.
+    grep -E '^# (\||soak:|loops:|hosts:)' "$log" | sed 's/^# //'
     # A spec skipped (its event loop not installed for this Lua) is not a pass.
     p=$(grep -E '^ok ' "$log" | grep -cv '# SKIP')
     skipped=$(grep -cE '^ok .*# SKIP' "$log")
