@@ -34,6 +34,7 @@ build = {
     ["dalle.copas"] = "lua/dalle/copas.lua",
     ["dalle.cqueues"] = "lua/dalle/cqueues.lua",
     ["dalle.luv"] = "lua/dalle/luv.lua",
+    ["dalle.nvim"] = "lua/dalle/nvim.lua",
     ["dalle.errors"] = "lua/dalle/errors.lua",
     ["dalle.record"] = "lua/dalle/record.lua",
     ["dalle.response"] = "lua/dalle/response.lua",

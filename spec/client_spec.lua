@@ -159,7 +159,6 @@ describe("dalle.core", function()
 end)
 
 describe("the loop config", function()
-  local BASE = "http://127.0.0.1:9"
 
   it("refuses a word other than auto and none, naming them", function()
     local client, err = dalle.new { api_key = "k", base_url = BASE, loop = "nginx" }
