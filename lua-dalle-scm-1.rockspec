@@ -35,6 +35,7 @@ build = {
     ["dalle.cqueues"] = "lua/dalle/cqueues.lua",
     ["dalle.luv"] = "lua/dalle/luv.lua",
     ["dalle.nvim"] = "lua/dalle/nvim.lua",
+    ["dalle.ngx"] = "lua/dalle/ngx.lua",
     ["dalle.errors"] = "lua/dalle/errors.lua",
     ["dalle.record"] = "lua/dalle/record.lua",
     ["dalle.response"] = "lua/dalle/response.lua",
