@@ -36,6 +36,7 @@ build = {
     ["dalle.luv"] = "lua/dalle/luv.lua",
     ["dalle.nvim"] = "lua/dalle/nvim.lua",
     ["dalle.ngx"] = "lua/dalle/ngx.lua",
+    ["dalle.haproxy"] = "lua/dalle/haproxy.lua",
     ["dalle.errors"] = "lua/dalle/errors.lua",
     ["dalle.record"] = "lua/dalle/record.lua",
     ["dalle.response"] = "lua/dalle/response.lua",
