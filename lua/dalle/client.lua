@@ -158,7 +158,8 @@ Client.__close = Client.close
 -- token); stop(client), called on close. `attach`, if given, is called
 -- with the client's driver: driver.drive(timeout) steps the client and
 -- wakes the waiters of what finished (returning how much is active), and
--- driver.closed() says whether the client closed.
+-- driver.closed() says whether the client closed; driver.abandon(token)
+-- forgets a waiter the loop dropped mid-wait (its waits never return).
 function Client:use(adapter, attach)
   check_open(self, "use")
   if type(adapter) ~= "table" then bad_argument(1, "use", "table", adapter) end
@@ -174,6 +175,7 @@ function Client:use(adapter, attach)
     attach {
       drive = function(timeout) return waits:drive(timeout) end,
       closed = function() return waits:closed() end,
+      abandon = function(token) waits:abandon(token) end,
     }
   end
   return self

@@ -21,6 +21,9 @@ local STEPS_PER_TICK = 4
 -- The driver stops once no waiter has looked this long: every call ended,
 -- or HAProxy dropped the contexts still waiting (a session shut down).
 local DRIVER_LINGER = 0.1
+-- A waiter that has not looked for this long was dropped by HAProxy mid-wait
+-- (its session shut down): its waits are abandoned.
+local ABANDONED_AFTER = 1
 
 local INSTEAD = ": call it from a task, a service or an action"
 local INIT_REFUSAL = "HAProxy cannot wait in an init function (core.register_init)" .. INSTEAD
@@ -91,10 +94,22 @@ function M.use(client)
   local driving, stopped = false, false
   -- When a suspended call last looked: the driver's sign that someone waits.
   local last_look = 0
+  local looked_at = {} -- waiter --> when it last looked
   local adapter = {}
 
+  local function someone_waits()
+    local t = now()
+    for waiter, looked in pairs(looked_at) do
+      if t - looked > ABANDONED_AFTER then
+        looked_at[waiter] = nil
+        driver.abandon(waiter)
+      end
+    end
+    return t - last_look < DRIVER_LINGER
+  end
+
   local function drive_while_someone_waits()
-    while not driver.closed() and now() - last_look < DRIVER_LINGER do
+    while not driver.closed() and someone_waits() do
       for _ = 1, STEPS_PER_TICK do driver.drive(0) end
       core.msleep(DRIVE_TICK_MS)
     end
@@ -126,12 +141,14 @@ function M.use(client)
   function adapter.suspend(_, waiter)
     while not waiter.woken and not stopped do
       last_look = now()
+      looked_at[waiter] = last_look
       if not driving then
         driving = true
         core.register_task(run_driver)
       end
       core.msleep(WAKE_CHECK_MS)
     end
+    looked_at[waiter] = nil
     waiter.woken = false
   end
 

@@ -55,6 +55,7 @@ function M.use(client)
     for token, looks_again_by in pairs(suspended) do
       if looks_again_by >= t then return true end
       suspended[token] = nil
+      driver.abandon(token)
     end
     return false
   end

@@ -14,7 +14,8 @@
 --   w:group(tasks, deadline, enough) --> outcomes, stopped_at | nil, nil,
 --       err: runs tasks side by side, each a {run = function, handle = h}
 --   w:drive(timeout) --> active: steps the core, waking the waiters of what
---       it finished (what an adapter calls)
+--       it finished (what an adapter calls); w:abandon(token): an adapter's
+--       waiter its loop dropped mid-wait is forgotten
 --   w:step(timeout) --> active, ready: drive, then hand out the coroutines
 --       with news (what a driver of yielded calls calls)
 --   w:use(adapter), w:closed(), w:close(): an adapter's waiter(client)
@@ -126,6 +127,23 @@ function Waits:cancel(handle)
   local woken = {}
   self:_mark(id, woken)
   self:_wake(woken)
+end
+
+-- Forgets a loop's waiter that the loop let go of mid-wait (nginx ended its
+-- request, HAProxy shut its session down): its waits will never return, so
+-- their entries go, and the core's transfers and timers for them.
+function Waits:abandon(token)
+  local gone = { [token] = true }
+  for co, group in pairs(self._grouped) do
+    if group == token then gone[co] = true end
+  end
+  for id, waiter in pairs(self._waiting) do
+    if gone[waiter] then
+      self._waiting[id] = nil
+      self._events[id] = nil
+      self._core:cancel(id)
+    end
+  end
 end
 
 -- The loop lets go of pollfd before the core closes it.
