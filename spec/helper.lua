@@ -12,6 +12,8 @@ local START_SECONDS = 10
 local function sh_quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
+-- `s` as one word for sh, for specs that build command lines.
+helper.sh_quote = sh_quote
 
 -- Commands run by the specs leave out a sanitizer runtime preloaded into
 -- the Lua process (make check-asan): it is for our code, not for sh or curl.

@@ -7,6 +7,7 @@
 -- also when HAProxy drops a waiting request; and a call where HAProxy cannot
 -- wait (init, sample fetch, converter) fails at once, naming the place.
 local helper = require "helper"
+local host = require "hosts.host"
 local now = require("dalle.core").now
 
 local JOBS = 20
@@ -31,61 +32,15 @@ local TIMEOUT_BOUNDS = { 0.9, 5 }
 -- The adapter's driver lingers 0.1 s after the last waiter: ended by then.
 local DRIVER_END_SECONDS = 3
 local NEVER_DONE_POLLS = 100000
-local PNG_SIGNATURE = "\137PNG\r\n\26\n"
-local CORE = "build/lua5.3/dalle/core.so"
+local CORE_DIR = "build/lua5.3"
 
-local function sh_quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
-local function root()
-  return (helper.capture("pwd"):gsub("%s+$", ""))
-end
-
--- Calls `probe` every 50 ms until it returns a true value (returned) or
--- `seconds` passed (nil).
-local function wait_for(probe, seconds)
-  local deadline = now() + seconds
-  repeat
-    local value = probe()
-    if value then return value end
-    helper.sleep(0.05)
-  until now() > deadline
-  return nil
-end
-
--- utime + stime of process `pid`, in seconds.
-local function cpu_seconds(pid)
-  local stat = assert(helper.read_file("/proc/" .. pid .. "/stat"), "no process " .. pid)
-  local fields = {}
-  for field in stat:match("%) (.*)$"):gmatch("%S+") do fields[#fields + 1] = field end
-  -- Fields 14 and 15 of stat(5); the list starts at field 3, after the name.
-  return (tonumber(fields[12]) + tonumber(fields[13])) / tonumber(helper.capture("getconf CLK_TCK"))
-end
-
--- The 99th percentile and the largest of `values` (sorts them).
-local function p99_and_max(values)
-  table.sort(values)
-  return values[math.max(1, math.ceil(#values * 0.99))] or 0, values[#values] or 0
-end
-
-local function is_png(path)
-  return (helper.read_file(path) or ""):sub(1, #PNG_SIGNATURE) == PNG_SIGNATURE
-end
+local sh_quote, wait_for, is_png = helper.sh_quote, host.wait_for, host.is_png
 
 describe("HAProxy", function()
-  if _VERSION ~= "Lua 5.4" then
-    it("runs once, under the Lua 5.4 spec run", function()
-      pending("HAProxy runs its own Lua 5.3 whatever Lua runs busted: one run is enough")
-    end)
-    return
-  end
-  if not helper.run_ok("command -v haproxy >/dev/null") then
-    it("is not installed", function() pending("haproxy is missing (scripts/hosts/install-haproxy.sh)") end)
-    return
-  end
-  if not helper.read_file(CORE) then
-    it("has no Lua 5.3 core to load", function() pending(CORE .. " is missing (make cores)") end)
+  local skipped, reason = host.skip_reason { name = "HAProxy", lua = "Lua 5.3", core_dir = CORE_DIR,
+    commands = { "haproxy" }, install = "scripts/hosts/install-haproxy.sh" }
+  if skipped then
+    it(skipped, function() pending(reason) end)
     return
   end
 
@@ -128,36 +83,23 @@ describe("HAProxy", function()
     local port = helper.closed_port()
     repeat cli_port = helper.closed_port() until cli_port ~= port
     base = "http://127.0.0.1:" .. port
-    local checkout = root()
-    local env = {
-      "DALLE_CHECKOUT=" .. sh_quote(checkout),
-      "DALLE_PORT=" .. port,
-      "DALLE_CLI_PORT=" .. cli_port,
-      "DALLE_MOCK_URL=" .. sh_quote(mock.url),
-      "DALLE_OUT_DIR=" .. sh_quote(dir),
-      "AIRIGHT_API_KEY=test-key",
-      "AIRIGHT_BASE_URL=" .. sh_quote(mock.url),
-      "AIRIGHT_CALLBACK_URL=" .. sh_quote(mock.url .. "/_mock/callback"),
-      "LUA_PATH=" .. sh_quote(checkout .. "/lua/?.lua;" .. checkout .. "/lua/?/init.lua;;"),
-      "LUA_CPATH=" .. sh_quote(checkout .. "/build/lua5.3/?.so;;"),
-    }
-    watchdog = helper.capture(table.concat(env, " ") .. " timeout -k 5 " .. HOST_TIMEOUT
-      .. " haproxy -db -f " .. sh_quote(checkout .. "/spec/hosts/haproxy/haproxy.cfg")
-      .. " >" .. sh_quote(dir .. "/haproxy.log") .. " 2>&1 & echo $!"):match("%d+")
-    assert(watchdog, "could not start haproxy")
-    pid = wait_for(function() return helper.capture("pgrep -P " .. watchdog):match("%d+") end,
+    local vars = host.client_vars(mock.url, CORE_DIR)
+    vars.DALLE_CHECKOUT = host.CHECKOUT
+    vars.DALLE_PORT = port
+    vars.DALLE_CLI_PORT = cli_port
+    vars.DALLE_MOCK_URL = mock.url
+    vars.DALLE_OUT_DIR = dir
+    watchdog, pid = host.start_watched(vars, "haproxy -db -f "
+      .. sh_quote(host.CHECKOUT .. "/spec/hosts/haproxy/haproxy.cfg"), HOST_TIMEOUT, dir .. "/haproxy.log",
       START_SECONDS)
+    assert(watchdog, "could not start haproxy")
     assert(pid, "haproxy did not start\n" .. log())
     assert(wait_for(function() return report().task end, START_SECONDS),
       "haproxy does not answer\n" .. log())
   end)
 
   teardown(function()
-    if watchdog then
-      helper.run_ok("kill " .. watchdog .. " 2>/dev/null")
-      wait_for(function() return not helper.run_ok("kill -0 " .. watchdog .. " 2>/dev/null") end,
-        START_SECONDS)
-    end
+    if watchdog then host.stop_watched(watchdog, START_SECONDS) end
     mock:stop()
     helper.rmdir(dir)
   end)
@@ -205,7 +147,7 @@ describe("HAProxy", function()
     function()
       mock:reset()
       get("/tick")
-      local cpu_before, started = cpu_seconds(pid), now()
+      local cpu_before, started = host.cpu_seconds(pid), now()
       local requests = {}
       for i = 1, JOBS do
         requests[i] = "-o " .. sh_quote(dir .. "/reply-" .. i) .. " " .. sh_quote(base .. "/job?name=" .. i)
@@ -213,7 +155,7 @@ describe("HAProxy", function()
       helper.capture("curl -s --parallel --parallel-immediate --parallel-max " .. JOBS .. " --max-time "
         .. REQUEST_SECONDS .. " " .. table.concat(requests, " ") .. " 2>/dev/null")
       local wall = now() - started
-      local cpu = cpu_seconds(pid) - cpu_before
+      local cpu = host.cpu_seconds(pid) - cpu_before
       local lags = {}
       for lag in get("/tick"):gmatch("[%d.]+") do lags[#lags + 1] = tonumber(lag) end
 
@@ -225,7 +167,7 @@ describe("HAProxy", function()
       assert.equals(JOBS, #mock:requests_to("submit"))
       -- The ticker ticked all along, never stalled as a blocking call would
       -- stall it, and HAProxy mostly slept.
-      local p99, max = p99_and_max(lags)
+      local p99, max = host.p99_and_max(lags)
       assert.is_true(#lags >= wall / TICK_SECONDS / 2, #lags .. " ticks in " .. wall .. " s")
       assert.is_true(max < MAX_TICK_LAG_MS, "a tick came " .. max .. " ms late")
       assert.is_true(cpu < MAX_CPU_SHARE * wall, string.format("%.2f s of CPU in %.2f s", cpu, wall))

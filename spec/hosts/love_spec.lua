@@ -6,6 +6,7 @@
 -- coming on time, the example's update takes a small share of them, LÖVE
 -- stays well under a CPU, and the example quits once all are saved.
 local helper = require "helper"
+local host = require "hosts.host"
 
 local JOBS = 20
 -- Each job takes this long at the mock: a call that blocked the frame loop
@@ -24,55 +25,15 @@ local MAX_UPDATE_SHARE = 0.1
 local MAX_CPU_SHARE = 0.5
 -- LÖVE (and Xvfb) are killed by then if the example never quit.
 local HOST_TIMEOUT = 50
-local PNG_SIGNATURE = "\137PNG\r\n\26\n"
-local CORE = "build/luajit/dalle/core.so"
+local CORE_DIR = "build/luajit"
 
-local function sh_quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
--- The results file: "key value" lines into {key = {values...}}.
-local function read_results(path)
-  local results = setmetatable({}, { __index = function() return {} end })
-  for line in (helper.read_file(path) or ""):gmatch("[^\n]+") do
-    local key, value = line:match("^(%S+) ?(.*)$")
-    if rawget(results, key) == nil then results[key] = {} end
-    table.insert(results[key], value)
-  end
-  return results
-end
-
--- The 99th percentile and the largest of `values` (sorts them).
-local function p99_and_max(values)
-  table.sort(values)
-  return values[math.max(1, math.ceil(#values * 0.99))] or 0, values[#values] or 0
-end
-
-local function numbers(values)
-  local out = {}
-  for i, value in ipairs(values) do out[i] = tonumber(value) end
-  return out
-end
-
-local function is_png(path)
-  return (helper.read_file(path) or ""):sub(1, #PNG_SIGNATURE) == PNG_SIGNATURE
-end
+local sh_quote = helper.sh_quote
 
 describe("LÖVE", function()
-  if _VERSION ~= "Lua 5.4" then
-    it("runs once, under the Lua 5.4 spec run", function()
-      pending("LÖVE runs its own LuaJIT whatever Lua runs busted: one run is enough")
-    end)
-    return
-  end
-  for _, command in ipairs { "love", "xvfb-run", "xauth" } do
-    if not helper.run_ok("command -v " .. command .. " >/dev/null") then
-      it("is not installed", function() pending(command .. " is missing (scripts/hosts/install-love.sh)") end)
-      return
-    end
-  end
-  if not helper.read_file(CORE) then
-    it("has no LuaJIT core to load", function() pending(CORE .. " is missing (make cores)") end)
+  local skipped, reason = host.skip_reason { name = "LÖVE", lua = "LuaJIT", core_dir = CORE_DIR,
+    commands = { "love", "xvfb-run", "xauth" }, install = "scripts/hosts/install-love.sh" }
+  if skipped then
+    it(skipped, function() pending(reason) end)
     return
   end
 
@@ -90,40 +51,33 @@ describe("LÖVE", function()
   end)
 
   it("makes " .. JOBS .. " images side by side while its frames keep coming", function()
-    local checkout = helper.capture("pwd"):gsub("%s+$", "")
-    local env = {
-      "DALLE_EXAMPLE=" .. sh_quote(checkout .. "/examples/love"),
-      "DALLE_RESULTS=" .. sh_quote(dir .. "/results"),
-      "DALLE_JOBS=" .. JOBS,
-      "DALLE_QUIT_WHEN_DONE=1",
-      "DALLE_OUT_DIR=" .. sh_quote(dir .. "/images"),
-      "AIRIGHT_API_KEY=test-key",
-      "AIRIGHT_BASE_URL=" .. sh_quote(mock.url),
-      "AIRIGHT_CALLBACK_URL=" .. sh_quote(mock.url .. "/_mock/callback"),
-      "LUA_PATH=" .. sh_quote(checkout .. "/lua/?.lua;" .. checkout .. "/lua/?/init.lua;;"),
-      "LUA_CPATH=" .. sh_quote(checkout .. "/build/luajit/?.so;;"),
-    }
+    local vars = host.client_vars(mock.url, CORE_DIR)
+    vars.DALLE_EXAMPLE = host.CHECKOUT .. "/examples/love"
+    vars.DALLE_RESULTS = dir .. "/results"
+    vars.DALLE_JOBS = JOBS
+    vars.DALLE_QUIT_WHEN_DONE = "1"
+    vars.DALLE_OUT_DIR = dir .. "/images"
     -- LÖVE is not the process a sanitizer runtime is preloaded for. timeout
     -- signals its whole process group: xvfb-run, Xvfb and LÖVE.
-    local output = helper.capture("unset LD_PRELOAD; " .. table.concat(env, " ") .. " timeout -k 5 "
-      .. HOST_TIMEOUT .. " xvfb-run -a love " .. sh_quote(checkout .. "/spec/hosts/love")
+    local output = helper.capture("unset LD_PRELOAD; " .. host.env(vars) .. " timeout -k 5 "
+      .. HOST_TIMEOUT .. " xvfb-run -a love " .. sh_quote(host.CHECKOUT .. "/spec/hosts/love")
       .. " 2>&1; echo \"exit $?\"")
-    local results = read_results(dir .. "/results")
+    local results = host.read_lines(helper.read_file(dir .. "/results"))
     local context = output .. "\n" .. (helper.read_file(dir .. "/results") or "(no results file)")
 
     assert.matches("exit 0\n$", output, nil, false, context)
     assert.matches("\nimages saved: " .. JOBS .. "; frames drawn meanwhile: [1-9]%d*\n", output, nil, false, context)
     local saved = helper.list_dir(dir .. "/images")
     assert.equals(JOBS, #saved, context)
-    for _, name in ipairs(saved) do assert.is_true(is_png(dir .. "/images/" .. name), name) end
+    for _, name in ipairs(saved) do assert.is_true(host.is_png(dir .. "/images/" .. name), name) end
     assert.equals(JOBS, #mock:requests_to("submit"))
     assert.equals(JOBS, #mock:requests_to("image"))
 
-    local lags, updates = numbers(results.lag), numbers(results.update)
-    local p99, worst = p99_and_max(lags)
+    local lags, updates = host.numbers(results.lag), host.numbers(results.update)
+    local p99, worst = host.p99_and_max(lags)
     local update_seconds = 0
     for _, seconds in ipairs(updates) do update_seconds = update_seconds + seconds end
-    local _, longest_update = p99_and_max(updates)
+    local _, longest_update = host.p99_and_max(updates)
     local seconds, cpu = tonumber(results.run_seconds[1]), tonumber(results.run_cpu_seconds[1])
     assert.is_true(#lags >= MIN_FRAME_SHARE * seconds / FRAME_SECONDS,
       "the frames hardly came: " .. #lags .. " frames in " .. seconds .. " s")

@@ -6,6 +6,7 @@
 -- stays mostly idle; the example's timer runs only while a call waits, and
 -- the example quits mpv once all are saved.
 local helper = require "helper"
+local host = require "hosts.host"
 
 local JOBS = 20
 -- Each job takes this long at the mock: a call that blocked the script
@@ -23,47 +24,15 @@ local MAX_CPU_SHARE = 0.5
 -- mpv is killed by then if the example never quit it.
 local HOST_TIMEOUT = 50
 local MESSAGE_PROMPT = "mpv script message"
-local PNG_SIGNATURE = "\137PNG\r\n\26\n"
-local CORE = "build/lua5.2/dalle/core.so"
+local CORE_DIR = "build/lua5.2"
 
-local function sh_quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
--- The results file: "key value" lines into {key = {values...}}.
-local function read_results(path)
-  local results = setmetatable({}, { __index = function() return {} end })
-  for line in (helper.read_file(path) or ""):gmatch("[^\n]+") do
-    local key, value = line:match("^(%S+) ?(.*)$")
-    if rawget(results, key) == nil then results[key] = {} end
-    table.insert(results[key], value)
-  end
-  return results
-end
-
--- The 99th percentile and the largest of `values` (sorts them).
-local function p99_and_max(values)
-  table.sort(values)
-  return values[math.max(1, math.ceil(#values * 0.99))] or 0, values[#values] or 0
-end
-
-local function is_png(path)
-  return (helper.read_file(path) or ""):sub(1, #PNG_SIGNATURE) == PNG_SIGNATURE
-end
+local sh_quote = helper.sh_quote
 
 describe("mpv", function()
-  if _VERSION ~= "Lua 5.4" then
-    it("runs once, under the Lua 5.4 spec run", function()
-      pending("mpv runs its own Lua 5.2 whatever Lua runs busted: one run is enough")
-    end)
-    return
-  end
-  if not helper.run_ok("command -v mpv >/dev/null") then
-    it("is not installed", function() pending("mpv is missing (scripts/hosts/install-mpv.sh)") end)
-    return
-  end
-  if not helper.read_file(CORE) then
-    it("has no Lua 5.2 core to load", function() pending(CORE .. " is missing (make cores)") end)
+  local skipped, reason = host.skip_reason { name = "mpv", lua = "Lua 5.2", core_dir = CORE_DIR,
+    commands = { "mpv" }, install = "scripts/hosts/install-mpv.sh" }
+  if skipped then
+    it(skipped, function() pending(reason) end)
     return
   end
 
@@ -81,32 +50,25 @@ describe("mpv", function()
   end)
 
   it("makes " .. JOBS .. " images side by side while its timer ticks and mpv stays idle", function()
-    local checkout = helper.capture("pwd"):gsub("%s+$", "")
-    local env = {
-      "DALLE_EXAMPLE=" .. sh_quote(checkout .. "/examples/mpv.lua"),
-      "DALLE_RESULTS=" .. sh_quote(dir .. "/results"),
-      "DALLE_JOBS=" .. JOBS - 1,
-      "DALLE_QUIT_WHEN_DONE=1",
-      "DALLE_OUT_DIR=" .. sh_quote(dir .. "/images"),
-      "AIRIGHT_API_KEY=test-key",
-      "AIRIGHT_BASE_URL=" .. sh_quote(mock.url),
-      "AIRIGHT_CALLBACK_URL=" .. sh_quote(mock.url .. "/_mock/callback"),
-      "LUA_PATH=" .. sh_quote(checkout .. "/lua/?.lua;" .. checkout .. "/lua/?/init.lua;;"),
-      "LUA_CPATH=" .. sh_quote(checkout .. "/build/lua5.2/?.so;;"),
-    }
+    local vars = host.client_vars(mock.url, CORE_DIR)
+    vars.DALLE_EXAMPLE = host.CHECKOUT .. "/examples/mpv.lua"
+    vars.DALLE_RESULTS = dir .. "/results"
+    vars.DALLE_JOBS = JOBS - 1
+    vars.DALLE_QUIT_WHEN_DONE = "1"
+    vars.DALLE_OUT_DIR = dir .. "/images"
     -- mpv is not the process a sanitizer runtime is preloaded for; it ends
     -- before this returns, whatever happens, by the example or by timeout.
-    local output = helper.capture("unset LD_PRELOAD; " .. table.concat(env, " ") .. " timeout -k 5 "
+    local output = helper.capture("unset LD_PRELOAD; " .. host.env(vars) .. " timeout -k 5 "
       .. HOST_TIMEOUT .. " mpv --no-config --idle=yes --vo=null --ao=null --script="
-      .. sh_quote(checkout .. "/spec/hosts/mpv/with_ticker.lua") .. " 2>&1; echo \"exit $?\"")
-    local results = read_results(dir .. "/results")
+      .. sh_quote(host.CHECKOUT .. "/spec/hosts/mpv/with_ticker.lua") .. " 2>&1; echo \"exit $?\"")
+    local results = host.read_lines(helper.read_file(dir .. "/results"))
     local context = output .. "\n" .. (helper.read_file(dir .. "/results") or "(no results file)")
 
     assert.matches("exit 0\n$", output, nil, false, context)
     assert.truthy(output:find("images saved so far: " .. JOBS .. "%s"), context)
     local saved = helper.list_dir(dir .. "/images")
     assert.equals(JOBS, #saved, context)
-    for _, name in ipairs(saved) do assert.is_true(is_png(dir .. "/images/" .. name), name) end
+    for _, name in ipairs(saved) do assert.is_true(host.is_png(dir .. "/images/" .. name), name) end
     local submits = mock:requests_to("submit")
     assert.equals(JOBS, #submits)
     assert.equals(JOBS, #mock:requests_to("image"))
@@ -121,9 +83,8 @@ describe("mpv", function()
     assert.same({ "true" }, results.waiting_timer_enabled, context)
     assert.same({ "false" }, results.idle_timer_enabled, context)
 
-    local lags = {}
-    for i, lag in ipairs(results.lag) do lags[i] = tonumber(lag) end
-    local p99, worst = p99_and_max(lags)
+    local lags = host.numbers(results.lag)
+    local p99, worst = host.p99_and_max(lags)
     local seconds, cpu = tonumber(results.run_seconds[1]), tonumber(results.run_cpu_seconds[1])
     assert.is_true(#lags >= MIN_TICK_SHARE * seconds / TICK_SECONDS,
       "the ticker hardly ticked: " .. #lags .. " ticks in " .. seconds .. " s")

@@ -8,6 +8,7 @@
 -- fork stops nginx from starting. spec/hosts/nginx/ holds the configs and
 -- the app nginx runs.
 local helper = require "helper"
+local host = require "hosts.host"
 local now = require("dalle.core").now
 
 local JOBS = 20
@@ -34,32 +35,11 @@ local MID_RUN_SECONDS = 0.5
 -- driver still stepping every few milliseconds adds well over 100 a second.
 local MAX_IDLE_EXTRA_WAKEUPS = 50
 local IDLE_SECONDS = 1
-local PNG_SIGNATURE = "\137PNG\r\n\26\n"
+local CORE_DIR = "build/luajit"
 -- The app's calls made where nginx cannot wait, by phase.
 local REFUSING_PHASES = { "init_worker", "set", "header_filter", "log" }
 
-local function sh_quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
-local function root()
-  return (helper.capture("pwd"):gsub("%s+$", ""))
-end
-
-local function alive(pid)
-  return helper.run_ok("kill -0 " .. pid .. " 2>/dev/null")
-end
-
--- A response body as "key value" lines: {key = {values...}}.
-local function read_lines(text)
-  local lines = setmetatable({}, { __index = function() return {} end })
-  for line in (text or ""):gmatch("[^\n]+") do
-    local key, value = line:match("^(%S+) ?(.*)$")
-    if rawget(lines, key) == nil then lines[key] = {} end
-    table.insert(lines[key], value)
-  end
-  return lines
-end
+local sh_quote, alive, read_lines, cpu_seconds = helper.sh_quote, host.alive, host.read_lines, host.cpu_seconds
 
 -- GET url --> body, seconds it took (nil, curl's words when it failed).
 local function get(url)
@@ -89,17 +69,6 @@ local function fetch_all(base, requests, dir)
   return wait, function(name) return helper.read_file(dir .. "/" .. name) end
 end
 
-local CLOCK_TICKS = tonumber(helper.capture("getconf CLK_TCK"))
-
--- The CPU seconds process `pid` has used (user and system).
-local function cpu_seconds(pid)
-  local stat = assert(helper.read_file("/proc/" .. pid .. "/stat"), "nginx is gone")
-  local fields = {}
-  for field in stat:match("%) (.*)"):gmatch("%S+") do fields[#fields + 1] = field end
-  -- utime and stime, fields 14 and 15 of stat(5), counted after the command name.
-  return (tonumber(fields[12]) + tonumber(fields[13])) / CLOCK_TICKS
-end
-
 -- How many times process `pid` went to sleep of its own accord: once per
 -- turn of nginx's event loop that waited.
 local function wakeups(pid)
@@ -107,26 +76,16 @@ local function wakeups(pid)
   return tonumber(status:match("\nvoluntary_ctxt_switches:%s*(%d+)"))
 end
 
-local function p99(values)
-  table.sort(values)
-  return values[math.max(1, math.ceil(#values * 0.99))]
-end
-
-local function has_png(path)
-  local png = helper.read_file(path)
-  return png ~= nil and png:sub(1, #PNG_SIGNATURE) == PNG_SIGNATURE
-end
-
 -- Writes run/<name> from spec/hosts/nginx/<name> with its @NAME@s filled.
 local function write_config(name, run, port)
-  local checkout = root()
+  local checkout = host.CHECKOUT
   local values = {
     MODULES = PREFIX .. "/usr/lib/nginx/modules",
     RUN = run,
     PORT = port and tostring(port),
     LUA_PATH = checkout .. "/lua/?.lua;" .. checkout .. "/lua/?/init.lua;" .. checkout
       .. "/spec/hosts/nginx/?.lua;" .. PREFIX .. "/usr/share/lua/5.1/?.lua;;",
-    LUA_CPATH = checkout .. "/build/luajit/?.so;;",
+    LUA_CPATH = checkout .. "/" .. CORE_DIR .. "/?.so;;",
   }
   local template = assert(helper.read_file("spec/hosts/nginx/" .. name))
   local file = assert(io.open(run .. "/" .. name, "w"))
@@ -179,20 +138,10 @@ local function stop_nginx(nginx)
 end
 
 describe("nginx", function()
-  if _VERSION ~= "Lua 5.4" then
-    it("runs once, under the Lua 5.4 spec run", function()
-      pending("nginx runs its own LuaJIT whatever Lua runs busted: one run is enough")
-    end)
-    return
-  end
-  if not helper.read_file(PREFIX .. "/installed") then
-    it("is not installed", function()
-      pending("nginx with lua-nginx-module is missing from " .. PREFIX .. " (scripts/hosts/install-nginx.sh)")
-    end)
-    return
-  end
-  if not helper.read_file("build/luajit/dalle/core.so") then
-    it("has no LuaJIT core to load", function() pending("build/luajit/dalle/core.so is missing (make cores)") end)
+  local skipped, reason = host.skip_reason { name = "nginx", lua = "LuaJIT", core_dir = CORE_DIR,
+    prefix = PREFIX, package = "nginx with lua-nginx-module", install = "scripts/hosts/install-nginx.sh" }
+  if skipped then
+    it(skipped, function() pending(reason) end)
     return
   end
 
@@ -233,7 +182,7 @@ describe("nginx", function()
 
     for i = 1, JOBS do
       assert.equals("saved job-" .. i .. "\n", body_of("job-" .. i), curl_output .. "\n" .. log())
-      assert.is_true(has_png(images .. "/job-" .. i .. ".png"), "image " .. i)
+      assert.is_true(host.is_png(images .. "/job-" .. i .. ".png"), "image " .. i)
     end
     assert.equals(JOBS, #mock:requests_to("submit") - submits)
 
@@ -242,11 +191,8 @@ describe("nginx", function()
     assert.is_true(tonumber(read_lines(mid_run).in_flight[1]) > 0, mid_run)
     assert.is_true(mid_run_seconds < MAX_TICK_SECONDS, "/tick took " .. mid_run_seconds .. " s mid-run")
 
-    local lags, worst = {}, 0
-    for i, lag in ipairs(after.lag) do
-      lags[i] = tonumber(lag)
-      worst = math.max(worst, lags[i])
-    end
+    local lags = host.numbers(after.lag)
+    local p99, worst = host.p99_and_max(lags)
     assert.is_true(#lags >= 10, "the ticker hardly ticked: " .. #lags .. " ticks")
     assert.is_true(worst < JOB_DELAY_MS / 1000, "the ticker stalled for " .. worst .. " s")
     assert.is_true(cpu < MAX_CPU_SHARE * seconds,
@@ -254,7 +200,7 @@ describe("nginx", function()
 
     io.stdout:write(string.format("# hosts: nginx, %d jobs in %.1f s; 10 ms ticker p99 lag %.1f ms "
       .. "over %d ticks; worker CPU %.2f s; /tick mid-run answered in %.1f ms\n", JOBS, seconds,
-      p99(lags) * 1000, #lags, cpu, mid_run_seconds * 1000))
+      p99 * 1000, #lags, cpu, mid_run_seconds * 1000))
   end)
 
   it("stops driving once nobody waits: an idle worker wakes for its ticker alone", function()
@@ -283,11 +229,11 @@ describe("nginx", function()
 
     for _, phase in ipairs { "rewrite", "access", "timer" } do
       assert.equals("saved " .. phase .. "\n", body_of(phase), context)
-      assert.is_true(has_png(images .. "/" .. phase .. ".png"), phase)
+      assert.is_true(host.is_png(images .. "/" .. phase .. ".png"), phase)
     end
     for name, image in pairs { threads = "thread", ["own-client"] = "own" } do
       assert.equals(string.format("saved %s-1\nsaved %s-2\n", image, image), body_of(name), context)
-      for i = 1, 2 do assert.is_true(has_png(images .. "/" .. image .. "-" .. i .. ".png"), image .. i) end
+      for i = 1, 2 do assert.is_true(host.is_png(images .. "/" .. image .. "-" .. i .. ".png"), image .. i) end
     end
     -- The job takes JOB_DELAY_MS at the mock: only the interruption ends the wait sooner.
     for _, interruption in ipairs { { "cancel", "canceled" }, { "close", "closed" } } do

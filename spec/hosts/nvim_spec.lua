@@ -5,6 +5,7 @@
 -- the same way; a call in the main thread blocks. spec/hosts/nvim/jobs.lua
 -- is what Neovim runs; examples/nvim.lua runs beside it.
 local helper = require "helper"
+local host = require "hosts.host"
 
 local JOBS = 20
 -- Neovim is killed by then if its script never ended itself (it gives up at 40 s).
@@ -20,17 +21,9 @@ local EDITOR_CALLS = 2 * JOBS + 2
 -- Jobs submitted: the 20, the canceled one, the one cut short by close, and
 -- the main thread's.
 local SUBMITS = JOBS + 3
-local PNG_SIGNATURE = "\137PNG\r\n\26\n"
+local CORE_DIR = "build/luajit"
 
-local function sh_quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
-local function env(vars)
-  local words = {}
-  for name, value in pairs(vars) do words[#words + 1] = name .. "=" .. sh_quote(value) end
-  return table.concat(words, " ")
-end
+local sh_quote = helper.sh_quote
 
 -- Starts headless Neovim running `commands` (Ex commands, in order) in
 -- `dir`; returns a function that waits for it and returns its output, stderr
@@ -39,34 +32,13 @@ end
 local function start_nvim(dir, vars, commands)
   local argv = { "timeout -k 5", HOST_TIMEOUT, "nvim --headless -u NONE -i NONE -n" }
   for _, command in ipairs(commands) do argv[#argv + 1] = "-c " .. sh_quote(command) end
-  local f = assert(io.popen("unset LD_PRELOAD; cd " .. sh_quote(dir) .. " && " .. env(vars) .. " "
+  local f = assert(io.popen("unset LD_PRELOAD; cd " .. sh_quote(dir) .. " && " .. host.env(vars) .. " "
     .. table.concat(argv, " ") .. " 2>&1; echo \"exit $?\"", "r"))
   return function()
     local output = f:read("*a")
     f:close()
     return output
   end
-end
-
--- The results file: "key value" lines into {key = {values...}}.
-local function read_results(path)
-  local results = setmetatable({}, { __index = function() return {} end })
-  for line in (helper.read_file(path) or ""):gmatch("[^\n]+") do
-    local key, value = line:match("^(%S+) ?(.*)$")
-    if rawget(results, key) == nil then results[key] = {} end
-    table.insert(results[key], value)
-  end
-  return results
-end
-
-local function p99(values)
-  table.sort(values)
-  return values[math.max(1, math.ceil(#values * 0.99))]
-end
-
-local function is_png(path)
-  local bytes = helper.read_file(path)
-  return bytes ~= nil and bytes:sub(1, #PNG_SIGNATURE) == PNG_SIGNATURE
 end
 
 -- What every Neovim run must not have printed.
@@ -77,22 +49,14 @@ local function assert_no_editor_error(output)
 end
 
 describe("Neovim", function()
-  if _VERSION ~= "Lua 5.4" then
-    it("runs once, under the Lua 5.4 spec run", function()
-      pending("Neovim runs its own LuaJIT whatever Lua runs busted: one run is enough")
-    end)
-    return
-  end
-  if not helper.run_ok("command -v nvim >/dev/null") then
-    it("is not installed", function() pending("nvim is missing (scripts/hosts/install-nvim.sh)") end)
-    return
-  end
-  if not helper.read_file("build/luajit/dalle/core.so") then
-    it("has no LuaJIT core to load", function() pending("build/luajit/dalle/core.so is missing (make cores)") end)
+  local skipped, reason = host.skip_reason { name = "Neovim", lua = "LuaJIT", core_dir = CORE_DIR,
+    commands = { "nvim" }, install = "scripts/hosts/install-nvim.sh" }
+  if skipped then
+    it(skipped, function() pending(reason) end)
     return
   end
 
-  local root = helper.capture("pwd"):gsub("%s+$", "")
+  local root = host.CHECKOUT
   local mock, example_mock, dir
   local jobs_output, example_output
 
@@ -108,14 +72,9 @@ describe("Neovim", function()
     }, { "luafile " .. root .. "/spec/hosts/nvim/jobs.lua" })
     -- The example's own settings poll from 2 s on: done at the first poll.
     example_mock = helper.start_mock { "--polls", "0" }
-    example_output = start_nvim(dir .. "/example", {
-      AIRIGHT_API_KEY = "test-key",
-      AIRIGHT_BASE_URL = example_mock.url,
-      AIRIGHT_CALLBACK_URL = example_mock.url .. "/_mock/callback",
-      LUA_PATH = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;;",
-      LUA_CPATH = root .. "/build/luajit/?.so;;",
-      DALLE_NVIM_RESULTS = dir .. "/example-results",
-    }, {
+    local example_vars = host.client_vars(example_mock.url, CORE_DIR)
+    example_vars.DALLE_NVIM_RESULTS = dir .. "/example-results"
+    example_output = start_nvim(dir .. "/example", example_vars, {
       "luafile " .. root .. "/examples/nvim.lua",
       "DalleImage a red kite",
       "luafile " .. root .. "/spec/hosts/nvim/example_done.lua",
@@ -133,7 +92,7 @@ describe("Neovim", function()
   it("runs " .. JOBS .. " natural generate+download coroutines; after each wait vim.api works", function()
     local output = jobs_output()
     jobs_output = nil
-    local results = read_results(dir .. "/results")
+    local results = host.read_lines(helper.read_file(dir .. "/results"))
     local context = output .. "\n" .. (helper.read_file(dir .. "/results") or "(no results file)")
 
     assert_no_editor_error(output)
@@ -146,7 +105,7 @@ describe("Neovim", function()
     assert.equals(EDITOR_CALLS, #results.editor_call, context)
     for _, fast in ipairs(results.fast_event) do assert.equals("false", fast) end
 
-    for i = 1, JOBS do assert.is_true(is_png(dir .. "/images/" .. i .. ".png"), "image " .. i) end
+    for i = 1, JOBS do assert.is_true(host.is_png(dir .. "/images/" .. i .. ".png"), "image " .. i) end
     assert.equals(SUBMITS, #mock:requests_to("submit"))
     assert.equals(JOBS, #mock:requests_to("image"))
 
@@ -154,11 +113,8 @@ describe("Neovim", function()
     assert.same({ "true" }, results.waiting_poll_active)
     assert.same({ "false" }, results.idle_poll_active)
 
-    local lags, worst = {}, 0
-    for i, lag in ipairs(results.lag) do
-      lags[i] = tonumber(lag)
-      worst = math.max(worst, lags[i])
-    end
+    local lags = host.numbers(results.lag)
+    local p99, worst = host.p99_and_max(lags)
     assert.is_true(#lags >= 10, "the ticker hardly ticked: " .. #lags .. " ticks")
     assert.is_true(worst < JOB_DELAY_MS / 1000, "the ticker stalled for " .. worst .. " s")
     local seconds, cpu = tonumber(results.run_seconds[1]), tonumber(results.run_cpu_seconds[1])
@@ -173,19 +129,19 @@ describe("Neovim", function()
     assert.same({ "0" }, results.main_thread_ticks)
 
     io.stdout:write(string.format("# hosts: nvim, %d jobs in %.1f s; 10 ms ticker p99 lag %.1f ms "
-      .. "over %d ticks; Neovim CPU %.2f s\n", JOBS, seconds, p99(lags) * 1000, #lags, cpu))
+      .. "over %d ticks; Neovim CPU %.2f s\n", JOBS, seconds, p99 * 1000, #lags, cpu))
   end)
 
   it("runs examples/nvim.lua: :DalleImage puts the saved image's path in the buffer", function()
     local output = example_output()
     example_output = nil
-    local results = read_results(dir .. "/example-results")
+    local results = host.read_lines(helper.read_file(dir .. "/example-results"))
     local context = output .. "\n" .. (helper.read_file(dir .. "/example-results") or "(no results file)")
     assert_no_editor_error(output)
     assert.same({}, results.message, context)
     local path = results.line[2]
     assert.matches("^" .. dir:gsub("%p", "%%%0") .. "/example/dalle%-%d+%-1%.png$", path or "", nil, false, context)
-    assert.is_true(is_png(path), context)
+    assert.is_true(host.is_png(path), context)
     assert.equals(1, #example_mock:requests_to("image"))
   end)
 end)

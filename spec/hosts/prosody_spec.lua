@@ -7,6 +7,7 @@
 -- mostly idle, and idle once the jobs are done; unloading the module fails
 -- a waiting request with the client's "closed" error.
 local helper = require "helper"
+local host = require "hosts.host"
 local now = require("dalle.core").now
 
 local JOBS = 20
@@ -33,57 +34,15 @@ local REQUEST_SECONDS = 40
 -- The request waiting on its first poll is this far in when the module
 -- unloads.
 local UNLOAD_AFTER_SECONDS = 0.5
-local PNG_SIGNATURE = "\137PNG\r\n\26\n"
-local CORE = "build/lua5.4/dalle/core.so"
+local CORE_DIR = "build/lua5.4"
 
-local function sh_quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
--- Calls `probe` every 50 ms until it returns a true value (returned) or
--- `seconds` passed (nil).
-local function wait_for(probe, seconds)
-  local deadline = now() + seconds
-  repeat
-    local value = probe()
-    if value then return value end
-    helper.sleep(0.05)
-  until now() > deadline
-  return nil
-end
-
--- utime + stime of process `pid`, in seconds.
-local function cpu_seconds(pid)
-  local stat = assert(helper.read_file("/proc/" .. pid .. "/stat"), "no process " .. pid)
-  local fields = {}
-  for field in stat:match("%) (.*)$"):gmatch("%S+") do fields[#fields + 1] = field end
-  -- Fields 14 and 15 of stat(5); the list starts at field 3, after the name.
-  return (tonumber(fields[12]) + tonumber(fields[13])) / tonumber(helper.capture("getconf CLK_TCK"))
-end
-
--- The 99th percentile and the largest of `values` (sorts them).
-local function p99_and_max(values)
-  table.sort(values)
-  return values[math.max(1, math.ceil(#values * 0.99))] or 0, values[#values] or 0
-end
-
-local function is_png(path)
-  return (helper.read_file(path) or ""):sub(1, #PNG_SIGNATURE) == PNG_SIGNATURE
-end
+local sh_quote, wait_for, is_png = helper.sh_quote, host.wait_for, host.is_png
 
 describe("Prosody", function()
-  if _VERSION ~= "Lua 5.4" then
-    it("runs once, under the Lua 5.4 spec run", function()
-      pending("Prosody runs its own Lua 5.4 whatever Lua runs busted: one run is enough")
-    end)
-    return
-  end
-  if not helper.run_ok("command -v prosody >/dev/null") then
-    it("is not installed", function() pending("prosody is missing (scripts/hosts/install-prosody.sh)") end)
-    return
-  end
-  if not helper.read_file(CORE) then
-    it("has no Lua 5.4 core to load", function() pending(CORE .. " is missing (make cores)") end)
+  local skipped, reason = host.skip_reason { name = "Prosody", lua = "Lua 5.4", core_dir = CORE_DIR,
+    commands = { "prosody" }, install = "scripts/hosts/install-prosody.sh" }
+  if skipped then
+    it(skipped, function() pending(reason) end)
     return
   end
 
@@ -111,24 +70,14 @@ describe("Prosody", function()
       .. " " .. sh_quote(dir .. "/responses")))
     local port = helper.closed_port()
     base = "http://127.0.0.1:" .. port
-    local checkout = helper.capture("pwd"):gsub("%s+$", "")
-    local env = {
-      "DALLE_HTTP_PORT=" .. port,
-      "DALLE_PROSODY_DATA=" .. sh_quote(dir .. "/data"),
-      "DALLE_OUT_DIR=" .. sh_quote(dir .. "/images"),
-      "AIRIGHT_API_KEY=test-key",
-      "AIRIGHT_BASE_URL=" .. sh_quote(mock.url),
-      "AIRIGHT_CALLBACK_URL=" .. sh_quote(mock.url .. "/_mock/callback"),
-      "LUA_PATH=" .. sh_quote(checkout .. "/lua/?.lua;" .. checkout .. "/lua/?/init.lua;;"),
-      "LUA_CPATH=" .. sh_quote(checkout .. "/build/lua5.4/?.so;;"),
-    }
-    -- Prosody is not the process a sanitizer runtime is preloaded for.
-    watchdog = helper.capture("unset LD_PRELOAD; " .. table.concat(env, " ") .. " timeout -k 5 "
-      .. HOST_TIMEOUT .. " prosody -F --config " .. sh_quote(checkout .. "/spec/hosts/prosody/prosody.cfg.lua")
-      .. " >" .. sh_quote(dir .. "/prosody.log") .. " 2>&1 & echo $!"):match("%d+")
-    assert(watchdog, "could not start prosody")
-    pid = wait_for(function() return helper.capture("pgrep -P " .. watchdog):match("%d+") end,
+    local vars = host.client_vars(mock.url, CORE_DIR)
+    vars.DALLE_HTTP_PORT = port
+    vars.DALLE_PROSODY_DATA = dir .. "/data"
+    vars.DALLE_OUT_DIR = dir .. "/images"
+    watchdog, pid = host.start_watched(vars, "prosody -F --config "
+      .. sh_quote(host.CHECKOUT .. "/spec/hosts/prosody/prosody.cfg.lua"), HOST_TIMEOUT, dir .. "/prosody.log",
       START_SECONDS)
+    assert(watchdog, "could not start prosody")
     assert(pid, "prosody did not start\n" .. log())
     assert(wait_for(function()
       return helper.capture("curl -s -o /dev/null -w '%{http_code}' " .. sh_quote(base .. "/dalle_probe/lags"))
@@ -137,18 +86,14 @@ describe("Prosody", function()
   end)
 
   teardown(function()
-    if watchdog then
-      helper.run_ok("kill " .. watchdog .. " 2>/dev/null")
-      wait_for(function() return not helper.run_ok("kill -0 " .. watchdog .. " 2>/dev/null") end,
-        START_SECONDS)
-    end
+    if watchdog then host.stop_watched(watchdog, START_SECONDS) end
     if mock then mock:stop() end
     if dir then helper.rmdir(dir) end
   end)
 
   it("serves " .. JOBS .. " images side by side while its timer ticks and it stays idle", function()
     lags()
-    local cpu_before, started = cpu_seconds(pid), now()
+    local cpu_before, started = host.cpu_seconds(pid), now()
     -- One curl for all: 20 curl processes starting at once would compete
     -- with Prosody for the CPU.
     local transfers = {}
@@ -159,7 +104,7 @@ describe("Prosody", function()
     local answers = helper.capture("curl -s --parallel --parallel-immediate --parallel-max " .. JOBS
       .. " --max-time " .. REQUEST_SECONDS .. " -w '%{http_code} %{content_type}\\n' "
       .. table.concat(transfers, " ") .. " 2>/dev/null")
-    local seconds, cpu = now() - started, cpu_seconds(pid) - cpu_before
+    local seconds, cpu = now() - started, host.cpu_seconds(pid) - cpu_before
     local ticks = lags()
 
     assert.equals(string.rep("200 image/png\n", JOBS), answers, log())
@@ -173,16 +118,16 @@ describe("Prosody", function()
     assert.equals(JOBS, #mock:requests_to("image"))
     assert.is_nil(log():find("error", 1, true), log())
 
-    local p99, worst = p99_and_max(ticks)
+    local p99, worst = host.p99_and_max(ticks)
     assert.is_true(#ticks >= MIN_TICK_SHARE * seconds / TICK_SECONDS,
       "the ticker hardly ticked: " .. #ticks .. " ticks in " .. seconds .. " s")
     assert.is_true(worst * 1000 < MAX_TICK_LAG_MS, "the ticker stalled for " .. worst .. " s")
     assert.is_true(cpu < MAX_CPU_SHARE * seconds,
       string.format("Prosody used %.2f s of CPU in %.2f s", cpu, seconds))
 
-    local idle_before = cpu_seconds(pid)
+    local idle_before = host.cpu_seconds(pid)
     helper.sleep(IDLE_SECONDS)
-    local idle_cpu = cpu_seconds(pid) - idle_before
+    local idle_cpu = host.cpu_seconds(pid) - idle_before
     assert.is_true(idle_cpu < MAX_IDLE_CPU_SHARE * IDLE_SECONDS,
       string.format("idle Prosody used %.2f s of CPU in %d s", idle_cpu, IDLE_SECONDS))
 
