@@ -38,7 +38,7 @@ export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
 
 .PHONY: all cores deps test demo lint rock-check format clean check-asan check-valgrind \
-	check-fallback check-hosts fuzz bench bench-smoke
+	check-fallback check-hosts deps-hosts fuzz bench bench-smoke
 
 all: $(CORE) $(MOCK)
 
@@ -60,7 +60,12 @@ $(MOCK): $(MOCK_SRC) $(MOCK_HDR)
 deps:
 	@scripts/install-deps.sh
 
-test: deps
+# deps, and the apps that embed Lua that spec/hosts/ runs (nginx, HAProxy,
+# Neovim, LÖVE, mpv, Prosody); without them those specs are skipped.
+deps-hosts:
+	@scripts/install-deps.sh --hosts
+
+test: deps-hosts
 	@$(MAKE) --no-print-directory all cores
 	@scripts/run-specs.sh $(TEST_LUAS)
 
@@ -94,7 +99,7 @@ check-valgrind: deps
 
 # The specs that run lua-dalle inside the apps that embed Lua (spec/hosts/),
 # alone: each host is its own process with its own Lua, against dalle-mock.
-check-hosts: deps
+check-hosts: deps-hosts
 	@$(MAKE) --no-print-directory all cores
 	@DALLE_SPEC_ROOT=spec/hosts scripts/run-specs.sh lua5.4
 

@@ -1,9 +1,11 @@
 #!/bin/sh
 # Installs the Debian/Ubuntu packages that building, the demo and the specs
-# need, then (as root) the apps that embed Lua that spec/hosts/ runs, each by
-# its own scripts/hosts/install-*.sh; as a non-root user it prints the one
-# command to run instead, and the host specs say what they miss.
+# need; with --hosts, then (as root) the apps that embed Lua that spec/hosts/
+# runs, each by its own scripts/hosts/install-*.sh. As a non-root user it
+# prints the one command to run instead, and the host specs say what they miss.
 set -eu
+hosts=no
+[ "${1:-}" = --hosts ] && hosts=yes
 
 PACKAGES="gcc make pkg-config libc6-dev curl openssl valgrind clang libclang-rt-14-dev
 libcurl4-openssl-dev libmicrohttpd-dev zlib1g-dev
@@ -32,7 +34,7 @@ if [ -n "$missing" ]; then
     apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
-[ "$(id -u)" = 0 ] || exit 0
+[ "$hosts" = yes ] && [ "$(id -u)" = 0 ] || exit 0
 for script in "$(dirname "$0")"/hosts/install-*.sh; do
     [ -e "$script" ] || continue
     sh "$script"
