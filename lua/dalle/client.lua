@@ -17,10 +17,6 @@ local M = {}
 -- An adapter's functions (see Client:use).
 local ADAPTER_FUNCTIONS = { "waiter", "suspend", "wake", "stop" }
 
--- The API key lives here, keyed by client, so no field of a client (and so
--- no dump or tostring of one) holds it.
-local secrets = setmetatable({}, { __mode = "k" })
-
 local now = core.now
 local invalid = errors.invalid
 local bad_argument = errors.bad_argument
@@ -75,6 +71,8 @@ function M.new(user_config)
     service_headers = { "x-api-key: " .. c.api_key, "accept: application/json" },
   }
   if not handle then return nil, errors.new("network", problem) end
+  -- From here the API key lives only in this closure (and in the core's
+  -- header lines): no field of a client, so no dump or tostring, holds it.
   local api_key = c.api_key
   c.api_key = nil
   local function redact(text) return M.redact(text, api_key) end
@@ -99,7 +97,6 @@ function M.new(user_config)
     base_url = c.base_url,
     redact = redact,
   }
-  secrets[self] = api_key
   -- Inside an app that runs Lua itself, its adapter, so that the natural
   -- code waits the way that app allows.
   if type(c.loop) == "table" then
