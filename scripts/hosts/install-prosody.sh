@@ -5,27 +5,7 @@
 set -eu
 
 dpkg-query -W -f='${Status}' prosody 2>/dev/null | grep -q "ok installed" && exit 0
-
-if [ "$(id -u)" != 0 ]; then
-    echo "prosody is missing; run:  sudo sh $0" >&2
-    exit 1
-fi
-
-# Services refuse to start while policy-rc.d exits 101; ours goes when done.
-POLICY=/usr/sbin/policy-rc.d
-made_policy=""
-if [ ! -e "$POLICY" ]; then
-    printf '#!/bin/sh\nexit 101\n' >"$POLICY"
-    chmod 755 "$POLICY"
-    made_policy=1
-fi
-trap '[ -z "$made_policy" ] || rm -f "$POLICY"' EXIT
-
-echo "installing: prosody"
-export DEBIAN_FRONTEND=noninteractive
-# Waits for another install holding dpkg's lock rather than failing.
-apt-get update -qq -o DPkg::Lock::Timeout=300
-apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 prosody >/dev/null
+sh "$(dirname "$0")/apt-packages.sh" --no-service prosody
 
 PIDFILE=/run/prosody/prosody.pid
 if [ -s "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
