@@ -24,8 +24,6 @@
 #define LINE_BLOCK 4096
 #define ARRAY_MIN_CAP 8
 #define NO_JOB SIZE_MAX
-#define FNV32_OFFSET_BASIS 2166136261u
-#define FNV32_PRIME 16777619u
 #define QUOTED_MAX 60
 
 typedef struct recorded_reply {
@@ -119,20 +117,10 @@ static void free_recording(recording *rec)
     memset(rec, 0, sizeof *rec);
 }
 
-static uint32_t hash_id(const char *id, size_t len)
-{
-    uint32_t hash = FNV32_OFFSET_BASIS;
-    for (size_t i = 0; i < len; i++) {
-        hash ^= (unsigned char)id[i];
-        hash *= FNV32_PRIME;
-    }
-    return hash;
-}
-
 static size_t *slot_for(loader *l, const char *id, size_t len)
 {
     size_t mask = l->slot_cap - 1;
-    for (size_t i = hash_id(id, len) & mask;; i = (i + 1) & mask) {
+    for (size_t i = (size_t)mock_hash(id, len) & mask;; i = (i + 1) & mask) {
         size_t *slot = &l->slots[i];
         const recorded_job *job;
         if (*slot == 0) return slot;

@@ -9,6 +9,9 @@
 #include <string.h>
 #include <time.h>
 
+#define FNV_OFFSET_BASIS 0xcbf29ce484222325ULL
+#define FNV_PRIME 0x100000001b3ULL
+
 #define BUF_MIN_CAP 64
 #define PAIRS_MIN_CAP 8
 
@@ -160,6 +163,17 @@ void pairs_free(mock_pairs *pairs)
     pairs->items = NULL;
     pairs->count = 0;
     pairs->cap = 0;
+}
+
+uint64_t mock_hash(const void *data, size_t len)
+{
+    const unsigned char *bytes = data;
+    uint64_t hash = FNV_OFFSET_BASIS;
+    for (size_t k = 0; k < len; k++) {
+        hash ^= bytes[k];
+        hash *= FNV_PRIME;
+    }
+    return hash;
 }
 
 uint64_t mock_now_ms(void)

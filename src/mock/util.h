@@ -51,6 +51,10 @@ mock_pair *pairs_find(const mock_pairs *pairs, const char *name);
 void pairs_copy(mock_pairs *dst, const mock_pairs *src);
 void pairs_free(mock_pairs *pairs);
 
+/* FNV-1a over `len` bytes: a fast, stable hash (the same bytes give the
+ * same value in every run). */
+uint64_t mock_hash(const void *data, size_t len);
+
 uint64_t mock_now_ms(void);
 /* Strict decimal: digits only, at most `max`. Returns 0, or -1 if not. */
 int mock_parse_ulong(const char *text, unsigned long max, unsigned long *out);
