@@ -17,9 +17,9 @@ CURL_LIBS   := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 MHD_FLAGS   := $(shell pkg-config --cflags --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 
 CORE_SRC    := src/core.c src/rules.c src/transport.c src/poller.c src/schedule.c \
-               src/image_file.c src/base64.c src/append_file.c
+               src/image_file.c src/base64.c src/append_file.c src/callbacks.c src/receiver.c
 CORE_HDR    := src/compat.h src/rules.h src/transport.h src/poller.h src/schedule.h \
-               src/image_file.h src/base64.h src/append_file.h
+               src/image_file.h src/base64.h src/append_file.h src/callbacks.h src/receiver.h
 MOCK_SRC    := $(wildcard src/mock/*.c) src/rules.c
 MOCK_HDR    := $(wildcard src/mock/*.h) src/rules.h
 
@@ -51,7 +51,7 @@ $(CORE): $(BUILD)/$(DEFAULT_LUA)/dalle/core.so
 $(BUILD)/%/dalle/core.so: $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(STD) $(WARNINGS) $(CFLAGS) -fPIC -shared $$(pkg-config --cflags $*) \
-		$(CURL_FLAGS) $(CORE_SRC) -o $@ $(CURL_LIBS) -lm
+		$(CURL_FLAGS) $(CORE_SRC) -o $@ $(CURL_LIBS) $(MHD_FLAGS) -lm
 
 $(MOCK): $(MOCK_SRC) $(MOCK_HDR)
 	@mkdir -p $(dir $@)

@@ -8,8 +8,10 @@
 
 #include "append_file.h"
 #include "base64.h"
+#include "callbacks.h"
 #include "compat.h"
 #include "image_file.h"
+#include "receiver.h"
 #include "rules.h"
 #include "schedule.h"
 #include "transport.h"
@@ -31,6 +33,8 @@ typedef struct append_handle {
 typedef struct client {
     dalle_transport transport;
     dalle_schedule schedule;
+    dalle_callbacks callbacks; /* the tokens of callbacks expected, and what arrived */
+    dalle_receiver *receiver;  /* NULL until listen() */
     long long next_id;
     dalle_transfer *handing; /* being turned into a table; freed if that throws */
     int open;
@@ -180,8 +184,12 @@ static void close_client(client *c)
     c->open = 0;
     dalle_transport_release(&c->transport, c->handing);
     c->handing = NULL;
+    dalle_transport_watch_other(&c->transport, -1);
+    dalle_receiver_stop(c->receiver);
+    c->receiver = NULL;
     dalle_transport_free(&c->transport);
     dalle_schedule_free(&c->schedule);
+    dalle_callbacks_free(&c->callbacks);
 }
 
 static const char *opt_string(lua_State *L, int table, const char *key)
@@ -256,18 +264,25 @@ static int l_new(lua_State *L)
         return 2;
     }
     dalle_schedule_init(&c->schedule);
+    dalle_callbacks_init(&c->callbacks);
     c->open = 1;
     return 1;
 }
 
-/* When the next timer is due (dalle_now() clock; < 0: none): ours or
- * libcurl's, whichever comes first, or now when queued transfers can start. */
+static double earliest(double a, double b)
+{
+    return a < 0 || (b >= 0 && b < a) ? b : a;
+}
+
+/* When the next timer is due (dalle_now() clock; < 0: none): ours,
+ * libcurl's or the receiver's, whichever comes first, or now when queued
+ * transfers can start. */
 static double next_due(const client *c)
 {
-    double ours = dalle_schedule_next(&c->schedule);
-    double curls = dalle_transport_curl_due(&c->transport);
+    double due =
+        earliest(dalle_schedule_next(&c->schedule), dalle_transport_curl_due(&c->transport));
     if (dalle_transport_has_startable(&c->transport)) return dalle_now();
-    return ours < 0 || (curls >= 0 && curls < ours) ? curls : ours;
+    return c->receiver ? earliest(due, dalle_receiver_due(c->receiver)) : due;
 }
 
 /* Keeps pollfd readable-on-time for loops that watch only the descriptor:
@@ -439,24 +454,37 @@ static double next_timer_in(const client *c)
 static int wait_budget_ms(const client *c, double timeout)
 {
     double wait = timeout, next = dalle_schedule_next(&c->schedule);
+    if (c->receiver) next = earliest(next, dalle_receiver_due(c->receiver));
     if (next >= 0 && next - dalle_now() < wait) wait = next - dalle_now();
     if (wait <= 0) return 0;
     if (wait * 1000.0 > MAX_STEP_WAIT_MS) return MAX_STEP_WAIT_MS;
     return (int)ceil(wait * 1000.0);
 }
 
-/* Moves what is done (transfers, then due timers) into the events table at
+/* Moves what is done (transfers, callbacks, then due timers) into the events table at
  * the top of the stack; returns how many. */
 static int collect(lua_State *L, client *c, int count)
 {
     long long timer_id;
     dalle_transfer *tr;
+    dalle_callback *arrival;
     while ((tr = dalle_transport_next_done(&c->transport))) {
         c->handing = tr;
         push_transfer_event(L, tr);
         lua_rawseti(L, -2, ++count);
         c->handing = NULL;
         dalle_transport_release(&c->transport, tr);
+    }
+    while ((arrival = dalle_callbacks_next(&c->callbacks))) {
+        lua_createtable(L, 0, 3);
+        lua_pushinteger(L, (lua_Integer)arrival->id);
+        lua_setfield(L, -2, "id");
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "callback");
+        lua_pushlstring(L, arrival->body, arrival->body_len);
+        lua_setfield(L, -2, "body");
+        dalle_callbacks_taken(&c->callbacks, arrival);
+        lua_rawseti(L, -2, ++count);
     }
     while (dalle_schedule_pop_due(&c->schedule, dalle_now(), &timer_id)) {
         lua_createtable(L, 0, 2);
@@ -467,6 +495,17 @@ static int collect(lua_State *L, client *c, int count)
         lua_rawseti(L, -2, ++count);
     }
     return count;
+}
+
+/* Runs the receiver when its descriptor turned readable or its time came. */
+static int run_receiver(client *c)
+{
+    double due;
+    if (!c->receiver) return 0;
+    due = dalle_receiver_due(c->receiver);
+    if (!c->transport.other_ready && (due < 0 || due > dalle_now())) return 0;
+    c->transport.other_ready = 0;
+    return dalle_receiver_run(c->receiver);
 }
 
 /* step([timeout]) -> events, active: waits at most `timeout` seconds (default
@@ -482,6 +521,7 @@ static int l_step(lua_State *L)
     /* step(0) is a host loop's turn: a bounded amount of work. */
     if (dalle_transport_wait(&c->transport, 0, timeout <= 0) != 0)
         return luaL_error(L, "curl multi failed");
+    if (run_receiver(c) != 0) return luaL_error(L, "the callback receiver failed");
     count = collect(L, c, 0);
     while (count == 0) {
         double left = deadline - dalle_now();
@@ -490,6 +530,7 @@ static int l_step(lua_State *L)
         wait_ms = wait_budget_ms(c, left);
         if (dalle_transport_wait(&c->transport, wait_ms, 0) != 0)
             return luaL_error(L, "curl multi failed");
+        if (run_receiver(c) != 0) return luaL_error(L, "the callback receiver failed");
         count = collect(L, c, count);
     }
     if (arm_wake(c) != 0) return luaL_error(L, "could not arm the wake timer");
@@ -534,6 +575,87 @@ static int l_active(lua_State *L)
     lua_pushinteger(L, (lua_Integer)c->schedule.count);
     lua_pushinteger(L, (lua_Integer)c->transport.queued_count);
     return 3;
+}
+
+/* ---- callbacks ------------------------------------------------------------- */
+
+/* listen{host=, port=, max_body=, max_connections=, seconds=, tls_cert=,
+ *        tls_key=} -> port | nil, message: starts the callback receiver. */
+static int l_listen(lua_State *L)
+{
+    client *c = check_client(L);
+    dalle_receiver_settings settings;
+    char error[DALLE_RECEIVER_ERROR_SIZE];
+    luaL_checktype(L, 2, LUA_TTABLE);
+    if (c->receiver) return luaL_error(L, "this client already listens for callbacks");
+    memset(&settings, 0, sizeof settings);
+    settings.host = opt_string(L, 2, "host");
+    settings.port = (unsigned)opt_number(L, 2, "port");
+    settings.max_body = (size_t)opt_number(L, 2, "max_body");
+    settings.max_connections = (unsigned)opt_number(L, 2, "max_connections");
+    settings.request_seconds = (unsigned)ceil(opt_number(L, 2, "seconds"));
+    settings.tls_cert = opt_string(L, 2, "tls_cert");
+    settings.tls_key = opt_string(L, 2, "tls_key");
+    if (!settings.max_body) settings.max_body = DALLE_DEFAULT_MAX_BODY;
+    c->receiver = dalle_receiver_start(&settings, &c->callbacks, error, sizeof error);
+    if (!c->receiver) {
+        lua_pushnil(L);
+        lua_pushstring(L, error);
+        return 2;
+    }
+    if (dalle_transport_watch_other(&c->transport, dalle_receiver_fd(c->receiver)) != 0) {
+        dalle_receiver_stop(c->receiver);
+        c->receiver = NULL;
+        lua_pushnil(L);
+        lua_pushliteral(L, "cannot watch the callback receiver's descriptor");
+        return 2;
+    }
+    if (arm_wake(c) != 0) return luaL_error(L, "could not arm the wake timer");
+    lua_pushinteger(L, (lua_Integer)dalle_receiver_port(c->receiver));
+    return 1;
+}
+
+/* expect_callback() -> id, token: a fresh secret token; whatever is POSTed
+ * to a path ending in it comes out of step() as {id=, callback=true, body=}. */
+static int l_expect_callback(lua_State *L)
+{
+    client *c = check_client(L);
+    char token[DALLE_TOKEN_LEN + 1];
+    long long id = ++c->next_id;
+    if (dalle_callbacks_expect(&c->callbacks, id, token) != 0)
+        return luaL_error(L, "cannot make a callback token (out of memory, or no random source)");
+    lua_pushinteger(L, (lua_Integer)id);
+    lua_pushlstring(L, token, DALLE_TOKEN_LEN);
+    return 2;
+}
+
+/* forget_callback(id): its token ends; later POSTs to it are refused. */
+static int l_forget_callback(lua_State *L)
+{
+    client *c = check_client(L);
+    dalle_callbacks_forget(&c->callbacks, (long long)luaL_checkinteger(L, 2));
+    return 0;
+}
+
+/* deliver_callback(path_or_token, body) -> true | nil: what the receiver
+ * does with a POST, for an app that received it itself; nil when no job
+ * waits on that token. */
+static int l_deliver_callback(lua_State *L)
+{
+    client *c = check_client(L);
+    size_t path_len, body_len;
+    const char *path = luaL_checklstring(L, 2, &path_len);
+    const char *body = luaL_checklstring(L, 3, &body_len);
+    const char *token = dalle_callbacks_token_of(path, path_len);
+    int filed = token ? dalle_callbacks_arrive(&c->callbacks, token, body, body_len) : -1;
+    if (filed == -2) return luaL_error(L, "out of memory");
+    if (filed != 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    if (arm_wake(c) != 0) return luaL_error(L, "could not arm the wake timer");
+    lua_pushboolean(L, 1);
+    return 1;
 }
 
 static int l_close(lua_State *L)
@@ -673,10 +795,19 @@ static int l_append_tostring(lua_State *L)
 static const luaL_Reg append_methods[] = {
     {"write", l_append_write}, {"close", l_append_close}, {NULL, NULL}};
 
-static const luaL_Reg client_methods[] = {
-    {"request", l_request}, {"timer", l_timer},   {"cancel", l_cancel},
-    {"step", l_step},       {"pollfd", l_pollfd}, {"timeout", l_timeout},
-    {"active", l_active},   {"close", l_close},   {NULL, NULL}};
+static const luaL_Reg client_methods[] = {{"request", l_request},
+                                          {"timer", l_timer},
+                                          {"cancel", l_cancel},
+                                          {"step", l_step},
+                                          {"pollfd", l_pollfd},
+                                          {"timeout", l_timeout},
+                                          {"active", l_active},
+                                          {"close", l_close},
+                                          {"listen", l_listen},
+                                          {"expect_callback", l_expect_callback},
+                                          {"forget_callback", l_forget_callback},
+                                          {"deliver_callback", l_deliver_callback},
+                                          {NULL, NULL}};
 
 static const luaL_Reg module_functions[] = {{"validate", l_validate},
                                             {"rules", l_rules},

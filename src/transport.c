@@ -111,6 +111,7 @@ int dalle_transport_init(dalle_transport *t, const dalle_settings *settings)
     poller_failed = dalle_poller_init(&t->poller) != 0;
     t->turn_limit = TURN_LIMIT_BOUNDED;
     t->curl_due = -1.0;
+    t->other_fd = -1;
     t->max_transfers =
         settings->max_transfers ? settings->max_transfers : DALLE_DEFAULT_MAX_TRANSFERS;
     t->connect_timeout_ms = settings->connect_timeout_ms;
@@ -554,6 +555,14 @@ int dalle_transport_wake_at(dalle_transport *t, double when)
     return dalle_poller_wake_at(&t->poller, when);
 }
 
+int dalle_transport_watch_other(dalle_transport *t, int fd)
+{
+    if (t->other_fd >= 0) dalle_poller_forget(&t->poller, t->other_fd);
+    t->other_fd = fd;
+    t->other_ready = 0;
+    return fd < 0 ? 0 : dalle_poller_watch(&t->poller, fd, DALLE_POLL_IN, 0);
+}
+
 int dalle_transport_fd(const dalle_transport *t)
 {
     return dalle_poller_fd(&t->poller);
@@ -584,6 +593,10 @@ int dalle_transport_wait(dalle_transport *t, int timeout_ms, int bounded)
     if (count < 0) return -1;
     for (int i = 0; i < count; i++) {
         int flags = 0;
+        if (ready[i].fd == t->other_fd) {
+            t->other_ready = 1;
+            continue;
+        }
         if (ready[i].flags & DALLE_POLL_IN) flags |= CURL_CSELECT_IN;
         if (ready[i].flags & DALLE_POLL_OUT) flags |= CURL_CSELECT_OUT;
         if (ready[i].flags & DALLE_POLL_ERR) flags |= CURL_CSELECT_ERR;

@@ -114,6 +114,8 @@ typedef struct dalle_transport {
     char *ca_file;
     char *ca_path;
     int holds_curl_global; /* counted in curl_global_init's users */
+    int other_fd;          /* watched beside libcurl's sockets (the callback receiver); -1: none */
+    int other_ready;       /* other_fd turned readable in a wait: its owner runs it, then clears */
 } dalle_transport;
 
 /* Returns 0, or -1 when libcurl or the poller could not be set up. */
@@ -144,6 +146,9 @@ double dalle_transport_curl_due(const dalle_transport *t);
  * never), so a loop that watches only the descriptor still wakes for
  * timers. Returns 0, or -1 when the timer could not be set. */
 int dalle_transport_wake_at(dalle_transport *t, double when);
+/* Watches `fd` for reading beside libcurl's sockets; a wait that finds it
+ * readable sets other_ready. One at most; -1 stops watching. Returns 0 or -1. */
+int dalle_transport_watch_other(dalle_transport *t, int fd);
 /* The descriptor a host loop watches (see poller.h); -1 when there is none. */
 int dalle_transport_fd(const dalle_transport *t);
 /* Hands out one finished transfer, or NULL. Free it with dalle_transfer_free. */

@@ -3,6 +3,7 @@
 -- How a call waits is dalle.waits'; how a request is sent and retried is
 -- dalle.exchange's.
 local core = require "dalle.core"
+local callbacks_module = require "dalle.callbacks"
 local config = require "dalle.config"
 local errors = require "dalle.errors"
 local exchange_module = require "dalle.exchange"
@@ -86,6 +87,12 @@ function M.new(user_config)
         .. (c.record_from_env and " named by DALLE_RECORD" or "") .. ": " .. problem)
     end
   end
+  local callbacks, cerr = callbacks_module.new(handle, c)
+  if cerr then
+    handle:close()
+    if recorder then recorder:close() end
+    return nil, cerr
+  end
   local self = setmetatable({ base_url = c.base_url, _core = handle, _closed = false }, Client)
   local waits = waits_module.new(handle, self, c.yield)
   -- What the client's jobs share with it.
@@ -96,6 +103,7 @@ function M.new(user_config)
     config = c,
     base_url = c.base_url,
     redact = redact,
+    callbacks = callbacks,
   }
   -- Inside an app that runs Lua itself, its adapter, so that the natural
   -- code waits the way that app allows.
@@ -136,6 +144,30 @@ end
 function Client:timeout()
   check_open(self, "timeout")
   return self._core:timeout()
+end
+
+-- callback_url() --> the public prefix of the client's callback URLs and
+-- the port its receiver listens on (nil when it has none), or nil when the
+-- client makes no callback URLs.
+function Client:callback_url()
+  check_open(self, "callback_url")
+  local callbacks = self._context.callbacks
+  if not callbacks then return nil end
+  return callbacks:url()
+end
+
+-- deliver_callback(path_or_token, body) --> true | nil, err: a callback an
+-- app's own HTTP server received, handled as the client's receiver would.
+function Client:deliver_callback(path, body)
+  check_open(self, "deliver_callback")
+  if type(path) ~= "string" then bad_argument(1, "deliver_callback", "string", path) end
+  if type(body) ~= "string" then bad_argument(2, "deliver_callback", "string", body) end
+  local callbacks = self._context.callbacks
+  if not callbacks then
+    return invalid("callback_public_url", "this client makes no callback URLs: set "
+      .. "'callback_public_url' (or 'callback_listen') in its config")
+  end
+  return callbacks:deliver(path, body)
 end
 
 function Client:close()
@@ -192,9 +224,23 @@ end
 -- none but the request's own timeout).
 function Client:_submit(request, deadline)
   local context = self._context
+  local callbacks = context.callbacks
+  -- A request with no callback of its own gets a fresh secret URL of ours.
+  local callback_id, callback_url
+  if callbacks and request.callback == nil then callback_id, callback_url = callbacks:expect() end
+  local job, err = self:_send_submit(request, deadline, callback_url or context.config.callback,
+    callback_id)
+  if not job and callback_id then callbacks:forget(callback_id) end
+  return job, err
+end
+
+function Client:_send_submit(request, deadline, callback, callback_id)
+  local context = self._context
   -- The form as src/rules.c defines it, made with the check.
-  local params, form, field = core.validate(request, context.config.callback)
+  local params, form, field = core.validate(request, callback)
   if not params then return invalid(field, form) end
+  -- The token stays in the form alone: params show the public prefix.
+  if callback_id then params.callback = (context.callbacks:url()) end
   local event, err = context.exchange:send({
     url = self.base_url .. params.path,
     to_service = true,
@@ -222,8 +268,7 @@ function Client:_submit(request, deadline)
       .. "or number, or id, jobId, job_id, _id, request_id, taskId)",
       { raw = reading.raw, maybe_submitted = true })
   end
-  local job = job_module.new(context, reading.id, params, reading.raw,
-    now() + context.config.poll_interval)
+  local job = job_module.new(context, reading.id, params, reading.raw, callback_id)
   if finished then job_module.finish(job, reading) end
   return job
 end

@@ -22,6 +22,10 @@ local DEFAULTS = {
   max_transfers = 64,
   yield = true,
   allow_insecure_http = false,
+  callback_confirm = true,
+  callback_poll_interval = 20,
+  callback_timeout = 5,
+  callback_max_connections = 1024,
 }
 
 local TYPES = {
@@ -47,6 +51,14 @@ local TYPES = {
   loop = "string or table",
   record = "string",
   record_prompts = "boolean",
+  callback_listen = "string",
+  callback_public_url = "string",
+  callback_confirm = "boolean",
+  callback_poll_interval = "number",
+  callback_timeout = "number",
+  callback_max_connections = "number",
+  callback_tls_cert = "string",
+  callback_tls_key = "string",
 }
 
 local function sorted_keys(t)
@@ -69,6 +81,11 @@ local function check_number(c, key)
     if v < 1 or v > 100000 or v ~= math.floor(v) then
       return invalid(key, "config 'max_transfers' must be a whole number from 1 to 100000 (got "
         .. v .. ")")
+    end
+  elseif key == "callback_max_connections" then
+    if v < 1 or v > 100000 or v ~= math.floor(v) then
+      return invalid(key, "config 'callback_max_connections' must be a whole number from 1 to "
+        .. "100000 (got " .. v .. ")")
     end
   elseif key == "poll_interval" then
     if v ~= v or v < 0 then
@@ -102,6 +119,35 @@ local function read_base_url(c)
       .. "allow_insecure_http = true if you must")
   end
   return base
+end
+
+-- The receiver's settings that can be checked before it starts.
+local function check_callbacks(c)
+  local public = c.callback_public_url
+  if public ~= nil then
+    -- Checked with a token's room added: the URL the service gets must pass.
+    if not core.is_http_url(public .. "/" .. string.rep("x", 32)) or public:find("[?#]") then
+      return invalid("callback_public_url", "config 'callback_public_url' must be an absolute "
+        .. "http:// or https:// URL with no query or fragment (each job's token is added as "
+        .. "its last path segment)")
+    end
+    c.callback_public_url = public:gsub("/+$", "")
+  end
+  if c.callback and (public or c.callback_listen) then
+    return invalid("callback", "config 'callback' and a receiver ('callback_listen' or "
+      .. "'callback_public_url') both say where results go: set one (a call's own 'callback' "
+      .. "option still wins over the receiver)")
+  end
+  if (c.callback_tls_cert == nil) ~= (c.callback_tls_key == nil) then
+    return invalid(c.callback_tls_cert and "callback_tls_key" or "callback_tls_cert",
+      "config 'callback_tls_cert' and 'callback_tls_key' go together: the receiver's "
+      .. "certificate and its private key, PEM files")
+  end
+  if c.callback_tls_cert and not c.callback_listen then
+    return invalid("callback_tls_cert", "config 'callback_tls_cert' is for the receiver: set "
+      .. "'callback_listen' too")
+  end
+  return true
 end
 
 -- read(config) --> settings | nil, err: the checked config, defaults filled.
@@ -145,6 +191,8 @@ function M.read(config)
   if c.callback ~= nil and not core.is_http_url(c.callback) then
     return invalid("callback", "config 'callback' must be an absolute http:// or https:// URL")
   end
+  local ok, cerr = check_callbacks(c)
+  if not ok then return nil, cerr end
   c.user_agent = c.user_agent or M.DEFAULT_USER_AGENT
   if c.user_agent:find("[%c]") then
     return invalid("user_agent", "the user agent must not contain control characters "

@@ -7,6 +7,8 @@
 --   ex:send(req, deadline, kind, handle [, per_request_cap]) --> event | nil, err
 --       req as dalle.core's request takes it, plus job_id (a poll's job,
 --       for the record); handle (of dalle.waits) lets a job cancel it
+--   ex:log(record): hands a record of something else (a callback) to the
+--       config's log function, if there is one
 --   ex:close()
 local core = require "dalle.core"
 local errors = require "dalle.errors"
@@ -91,6 +93,10 @@ function Exchange:_log(record)
   if not ok then
     self:_tell_once("log", "the log function raised an error (ignored from now on)", problem)
   end
+end
+
+function Exchange:log(record)
+  if self._config.log then self:_log(record) end
 end
 
 -- Writes one attempt to the record file.

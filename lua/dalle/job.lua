@@ -1,9 +1,13 @@
 -- Jobs: poll, wait and cancel one job, on the poll schedule (poll_interval,
--- growing 1.5x up to max_poll_interval, pushed out by Retry-After).
+-- growing 1.5x up to max_poll_interval, pushed out by Retry-After). A job
+-- whose result comes by callback polls only as a fallback, from
+-- callback_poll_interval on; its callback wakes it at once.
 --
 -- For dalle.client, besides the job methods:
---   job.new(context, id [, params, raw, next_poll]) --> job; context is the
---       client's {waits =, exchange =, config =, base_url =, redact =}
+--   job.new(context, id [, params, raw, callback_id]) --> job; context is
+--       the client's {waits =, exchange =, config =, base_url =, redact =,
+--       callbacks =}; a job from submit polls first after poll_interval (or
+--       callback_poll_interval with a callback id), one picked up by id at once
 --   job.is_job(value), job.wait(job, deadline) --> result | nil, err
 --   job.finish(job, reading) --> result: the job succeeded as `reading` says
 --   job.task(job, deadline) --> a task for dalle.waits' group
@@ -26,11 +30,19 @@ function Job:__tostring()
   return "dalle.job " .. (self.id or "(no id)") .. " (" .. self.status .. ")"
 end
 
--- A job picked up by id is polled at once; submit gives the request's
--- params, the reply and the time of the first poll. `id` is nil only for a
--- job whose submit reply already held its image. All fields in one
--- constructor: no rehash later.
-function M.new(context, id, params, raw, next_poll)
+-- `id` is nil only for a job whose submit reply already held its image.
+-- All fields in one constructor: no rehash later.
+function M.new(context, id, params, raw, callback_id)
+  local c = context.config
+  local interval, max_interval, first = c.poll_interval, c.max_poll_interval, 0
+  if callback_id then
+    interval = c.callback_poll_interval
+    max_interval = math.max(max_interval, interval)
+    first = interval
+    context.waits:keep(callback_id)
+  elseif params then
+    first = interval
+  end
   return setmetatable({
     id = id,
     status = "pending",
@@ -38,8 +50,10 @@ function M.new(context, id, params, raw, next_poll)
     raw = raw,
     _context = context,
     _handle = context.waits:handle(id),
-    _interval = context.config.poll_interval,
-    _next_poll = next_poll or now(),
+    _interval = interval,
+    _max_interval = max_interval,
+    _next_poll = now() + first,
+    _callback_id = callback_id or false,
   }, Job)
 end
 
@@ -62,12 +76,42 @@ function Job:_schedule_next(retry_after)
   local delay = self._interval
   if retry_after and retry_after > delay then delay = retry_after end
   self._next_poll = now() + delay
-  self._interval = math.min(self._interval * POLL_GROWTH, self._context.config.max_poll_interval)
+  self._interval = math.min(self._interval * POLL_GROWTH, self._max_interval)
+end
+
+-- The job's callback token ends with the job: later POSTs to it are refused.
+function Job:_end_callback()
+  local id = self._callback_id
+  if not id then return end
+  self._callback_id = false
+  self._context.waits:drop(id)
+  self._context.callbacks:forget(id)
+end
+
+-- A callback arrived: with callback_confirm off, a body that reads as this
+-- job's finished result is taken as it is; anything else (and every body
+-- by default) is confirmed by a poll now.
+function Job:_on_callback(event)
+  local context = self._context
+  context.exchange:log { event = "callback", job = self.id,
+    message = "callback for job " .. self.id .. " (" .. context.callbacks:url() .. "/...)" }
+  if not context.config.callback_confirm then
+    local reading = response.parse(event.body, "the callback for job", self.id)
+    if reading and reading.id == self.id and reading.status == "succeeded"
+        and #reading.images > 0 then
+      self.raw = reading.raw
+      self.service_status = reading.service_status
+      M.finish(self, reading)
+      return
+    end
+  end
+  self._next_poll = now()
 end
 
 function M.finish(job, reading)
   job.status = "succeeded"
   job.result = response.result(reading, job.id)
+  job:_end_callback()
   return job.result
 end
 
@@ -92,6 +136,7 @@ function Job:_poll(deadline)
   self.service_status = reading.service_status
   if reading.status == "failed" then
     self.status = "failed"
+    self:_end_callback()
     local reason = context.redact(reading.reason)
     return nil, errors.new("failed", reason or "the service says the job failed",
       { id = self.id, reason = reason, raw = reading.raw })
@@ -118,25 +163,28 @@ end
 function M.wait(job, deadline)
   local handle, waits = job._handle, job._context.waits
   while not job.result do
-    if handle.canceled then return nil, errors.canceled(job.id) end
-    local time = now()
-    local pause = job._next_poll - time
-    if pause > 0 then
-      local ok, err = waits:sleep(pause, deadline, handle)
-      if not ok then return nil, err end
-      -- A group has its answer elsewhere: no new poll for this job now.
-      if handle.released then return nil end
-      time = now()
+    if handle.canceled then
+      job:_end_callback()
+      return nil, errors.canceled(job.id)
     end
-    if time >= deadline then
+    local callback = job._callback_id and waits:take(job._callback_id)
+    if callback then
+      job:_on_callback(callback)
+    elseif now() >= deadline then
       local err = errors.deadline("job " .. job.id, { id = job.id })
       if job.service_status then
         err.message = err.message .. " (last status: " .. job.service_status .. ")"
       end
       return nil, err
+    elseif job._next_poll > now() then
+      local ok, err = waits:sleep(job._next_poll - now(), deadline, handle, job._callback_id)
+      if not ok then return nil, err end
+      -- A group has its answer elsewhere: no new poll for this job now.
+      if handle.released then return nil end
+    else
+      local result, err = job:_poll(deadline)
+      if result == nil then return nil, err end
     end
-    local result, err = job:_poll(deadline)
-    if result == nil then return nil, err end
   end
   return job.result
 end

@@ -10,7 +10,11 @@
 --       it is in (h.canceled then stays true); h.released ends it quietly
 --   w:await(id, deadline, h, due_by_deadline) --> event | nil, nil, sent |
 --       nil, err: waits for the core event `id`
---   w:sleep(seconds, deadline, h) --> true | nil, err
+--   w:sleep(seconds, deadline, h [, wake_id]) --> true | nil, err: ends
+--       early when an event `wake_id` is kept (see keep)
+--   w:keep(id), w:take(id) --> event | nil, w:drop(id): events `id` (a job's
+--       callbacks) are kept, the latest one, until taken, even when nobody
+--       waits on them
 --   w:group(tasks, deadline, enough) --> outcomes, stopped_at | nil, nil,
 --       err: runs tasks side by side, each a {run = function, handle = h}
 --   w:drive(timeout) --> active: steps the core, waking the waiters of what
@@ -41,6 +45,7 @@ function M.new(core, owner, can_yield)
     _closed = false,
     _waiting = {},   -- event id --> the waiting coroutine (true: a blocking call)
     _events = {},    -- event id --> event, until that call picks it up
+    _kept = {},      -- event ids whose events are kept with nobody waiting
     _grouped = setmetatable({}, { __mode = "k" }), -- coroutines of a group
     _runnable = {},  -- grouped coroutines whose event arrived
     _resumable = {}, -- coroutines with news, for step() to hand out (list and set)
@@ -100,11 +105,14 @@ function Waits:drive(timeout)
   local events, active = self._core:step(timeout)
   if events[1] == nil then return active end
   local waiting, filed, woken = self._waiting, self._events, {}
+  local kept = self._kept
   for i = 1, #events do
     local event = events[i]
     if waiting[event.id] ~= nil then
       filed[event.id] = event
       self:_mark(event.id, woken)
+    elseif kept[event.id] then
+      filed[event.id] = event
     end
   end
   if #woken > 0 then self:_wake(woken) end
@@ -195,7 +203,22 @@ function Waits:_yield(co)
   return true
 end
 
-function Waits:await(id, deadline, handle, due_by_deadline)
+function Waits:keep(id)
+  self._kept[id] = true
+end
+
+function Waits:take(id)
+  local event = self._events[id]
+  self._events[id] = nil
+  return event
+end
+
+function Waits:drop(id)
+  self._kept[id] = nil
+  self._events[id] = nil
+end
+
+function Waits:await(id, deadline, handle, due_by_deadline, wake_id)
   local waiting, alarm = self._waiting, nil
   local mode, token, co = self:_mode()
   if mode == "refused" then
@@ -204,6 +227,7 @@ function Waits:await(id, deadline, handle, due_by_deadline)
   end
   local waiter = token or (mode == "block" and true) or co
   waiting[id] = waiter
+  if wake_id then waiting[wake_id] = waiter end
   if handle then handle.waiting_on = id end
   if mode ~= "block" and deadline and not due_by_deadline then
     -- Makes the driver's step() return at the deadline even if all is quiet.
@@ -211,6 +235,7 @@ function Waits:await(id, deadline, handle, due_by_deadline)
     waiting[alarm] = waiter
   end
   while self._events[id] == nil and not self._closed
+      and not (wake_id and self._events[wake_id])
       and not (handle and (handle.canceled or handle.released)) do
     local left = deadline and deadline - now() or FOREVER
     if left <= 0 then break end
@@ -223,6 +248,7 @@ function Waits:await(id, deadline, handle, due_by_deadline)
     end
   end
   waiting[id] = nil
+  if wake_id then waiting[wake_id] = nil end
   if handle then handle.waiting_on = false end
   if self._closed then return nil, errors.closed() end
   local event = self._events[id]
@@ -238,9 +264,9 @@ function Waits:await(id, deadline, handle, due_by_deadline)
   return event, nil, sent
 end
 
-function Waits:sleep(seconds, deadline, handle)
+function Waits:sleep(seconds, deadline, handle, wake_id)
   if deadline and now() + seconds > deadline then seconds = math.max(deadline - now(), 0) end
-  local _, err = self:await(self._core:timer(seconds), deadline, handle, true)
+  local _, err = self:await(self._core:timer(seconds), deadline, handle, true, wake_id)
   if err then return nil, err end
   return true
 end
