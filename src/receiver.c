@@ -248,10 +248,11 @@ static int resolve(const dalle_receiver_settings *s, struct sockaddr_storage *ad
 
 static void free_receiver(dalle_receiver *r)
 {
-    tracked *t = r->head;
+    tracked *t;
     if (r->daemon) MHD_stop_daemon(r->daemon);
     /* Stopping closed every connection and freed their tracking; anything
      * left was never notified. */
+    t = r->head;
     while (t) {
         tracked *next = t->next;
         free(t);
