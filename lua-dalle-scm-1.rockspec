@@ -20,6 +20,8 @@ dependencies = {
 }
 external_dependencies = {
   CURL = { library = "curl" },
+  -- The callback receiver (src/receiver.c) is in dalle.core.
+  MICROHTTPD = { header = "microhttpd.h", library = "microhttpd" },
 }
 build = {
   type = "builtin",
@@ -40,13 +42,15 @@ build = {
     ["dalle.errors"] = "lua/dalle/errors.lua",
     ["dalle.record"] = "lua/dalle/record.lua",
     ["dalle.response"] = "lua/dalle/response.lua",
+    ["dalle.callbacks"] = "lua/dalle/callbacks.lua",
     ["dalle.core"] = {
       sources = { "src/core.c", "src/rules.c", "src/transport.c", "src/poller.c", "src/schedule.c",
-        "src/image_file.c", "src/base64.c", "src/append_file.c" },
+        "src/image_file.c", "src/base64.c", "src/append_file.c", "src/callbacks.c",
+        "src/receiver.c" },
       defines = { "_POSIX_C_SOURCE=200809L", "_DEFAULT_SOURCE" },
-      libraries = { "curl" },
-      incdirs = { "$(CURL_INCDIR)" },
-      libdirs = { "$(CURL_LIBDIR)" },
+      libraries = { "curl", "microhttpd" },
+      incdirs = { "$(CURL_INCDIR)", "$(MICROHTTPD_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)", "$(MICROHTTPD_LIBDIR)" },
     },
   },
 }

@@ -26,3 +26,18 @@ cd "$work"
 "$repo/scripts/with-mock.sh" "lua$version" generate.lua "a rock in a river" "$work/rock.png"
 head -c 8 "$work/rock.png" | od -An -c | grep -q 'P   N   G' || { echo "no PNG written"; exit 1; }
 echo "Lua $version: installed with luarocks, generated $(wc -c <"$work/rock.png") bytes of PNG"
+
+# The callback receiver is in the installed core too: a job finished by its
+# callback, with the polls too slow to have done it (the mock's jobs need no
+# polls to finish).
+cat >"$work/receive.lua" <<'LUA'
+local dalle = require "dalle"
+local client = assert(dalle.new { base_url = os.getenv("AIRIGHT_BASE_URL"),
+  callback_listen = "127.0.0.1:0", poll_interval = 30, max_poll_interval = 30 })
+local started = os.time()
+local result, err = client:generate { prompt = "a letter in the post", size = "256x256", timeout = 20 }
+assert(result, tostring(err))
+assert(os.time() - started < 10, "the job was not finished by its callback")
+print("callback received on " .. client:callback_url())
+LUA
+DALLE_MOCK_DELAY_MS=200 DALLE_MOCK_POLLS=0 "$repo/scripts/with-mock.sh" "lua$version" receive.lua

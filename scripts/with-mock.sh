@@ -2,12 +2,13 @@
 # with-mock.sh COMMAND...: starts build/dalle-mock on a free loopback port,
 # runs COMMAND with AIRIGHT_API_KEY, AIRIGHT_BASE_URL and AIRIGHT_CALLBACK_URL
 # pointing at it, stops the mock, and exits with COMMAND's status.
+# DALLE_MOCK_DELAY_MS and DALLE_MOCK_POLLS set the mock's --delay-ms and --polls.
 set -eu
 repo=$(cd "$(dirname "$0")/.." && pwd)
 state=$(mktemp -d)
 
 "$repo/build/dalle-mock" --port 0 --port-file "$state/port" --api-key demo-key \
-    --delay-ms "${DALLE_MOCK_DELAY_MS:-1500}" --quiet >/dev/null &
+    --delay-ms "${DALLE_MOCK_DELAY_MS:-1500}" --polls "${DALLE_MOCK_POLLS:-2}" --quiet >/dev/null &
 mock=$!
 trap 'kill $mock 2>/dev/null || true; rm -rf "$state"' EXIT INT TERM
 
