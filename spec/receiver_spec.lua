@@ -89,6 +89,15 @@ describe("the callback receiver", function()
     assert.matches(TOKEN_PATTERN, token)
   end)
 
+  it("keeps a callback that arrives before its submit reply is read", function()
+    -- The reply waits 800 ms; the job is done, and its callback sent, at 300.
+    mock:fault { on = "submit", delay_ms = 800 }
+    local started = now()
+    local result = assert(client:generate { prompt = "early bird" })
+    assert.is_true(now() - started < 2, "the early callback was lost")
+    assert.equals(1, polls_of(mock, result.id))
+  end)
+
   it("gives every job its own token and keeps it out of params", function()
     local a = assert(client:submit { prompt = "one" })
     local b = assert(client:submit { prompt = "two" })

@@ -227,10 +227,17 @@ function Client:_submit(request, deadline)
   local callbacks = context.callbacks
   -- A request with no callback of its own gets a fresh secret URL of ours.
   local callback_id, callback_url
-  if callbacks and request.callback == nil then callback_id, callback_url = callbacks:expect() end
+  if callbacks and request.callback == nil then
+    callback_id, callback_url = callbacks:expect()
+    -- Kept from now: the service may call back before its submit reply is read.
+    context.waits:keep(callback_id)
+  end
   local job, err = self:_send_submit(request, deadline, callback_url or context.config.callback,
     callback_id)
-  if not job and callback_id then callbacks:forget(callback_id) end
+  if not job and callback_id then
+    context.waits:drop(callback_id)
+    callbacks:forget(callback_id)
+  end
   return job, err
 end
 

@@ -39,7 +39,6 @@ function M.new(context, id, params, raw, callback_id)
     interval = c.callback_poll_interval
     max_interval = math.max(max_interval, interval)
     first = interval
-    context.waits:keep(callback_id)
   elseif params then
     first = interval
   end
