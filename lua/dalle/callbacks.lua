@@ -9,6 +9,7 @@
 --   cb:expect() --> id, url: a fresh token's event id and its callback URL
 --   cb:forget(id): the token ends
 --   cb:deliver(path_or_token, body) --> true | nil, err
+local config = require "dalle.config"
 local errors = require "dalle.errors"
 
 local M = {}
@@ -30,11 +31,6 @@ local function parse_listen(text)
   return host, port
 end
 
-local function is_loopback(host)
-  host = host:lower()
-  return host == "localhost" or host == "::1" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
-end
-
 local function listen(core, c)
   local host, port = parse_listen(c.callback_listen)
   if not host then
@@ -42,7 +38,7 @@ local function listen(core, c)
       .. "[IPv6]:PORT with a port from 0 (any free one) to 65535 (got '"
       .. c.callback_listen:sub(1, 80) .. "')")
   end
-  if not c.callback_public_url and not is_loopback(host) then
+  if not c.callback_public_url and not config.is_loopback_host(host) then
     return errors.invalid("callback_public_url", "a receiver listening on '" .. host
       .. "' needs config 'callback_public_url': the URL the service reaches it at (only a "
       .. "loopback address is its own public URL)")

@@ -97,13 +97,16 @@ local function check_number(c, key)
   return true
 end
 
--- "127.0.0.1", "localhost", "[::1]": hosts where plain http never leaves the machine.
+-- "127.0.0.1", "localhost", "::1": hosts where plain http never leaves the machine.
+function M.is_loopback_host(host)
+  host = host:lower()
+  return host == "localhost" or host == "::1" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
+end
+
 local function is_loopback(url)
   local authority = url:match("^%a[%w+.-]*://([^/?#]+)") or ""
   authority = authority:gsub("^.*@", "")
-  local host = authority:match("^%[(.-)%]") or authority:match("^[^:]+") or ""
-  host = host:lower()
-  return host == "localhost" or host == "::1" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
+  return M.is_loopback_host(authority:match("^%[(.-)%]") or authority:match("^[^:]+") or "")
 end
 
 local function read_base_url(c)
