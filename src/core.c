@@ -743,21 +743,39 @@ static append_handle *check_append(lua_State *L)
     return h;
 }
 
-/* open_append(path) -> file | nil, message: appends to `path`, created with
- * mode 0600. */
+static int opt_flag(lua_State *L, int table, const char *key, int flag)
+{
+    int set;
+    if (lua_isnoneornil(L, table)) return 0;
+    lua_getfield(L, table, key);
+    set = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return set ? flag : 0;
+}
+
+/* open_append(path [, {lock =, durable =}]) -> file | nil, message, why:
+ * appends to `path`, created with mode 0600; `lock` holds an exclusive
+ * lock while open (why is "locked" when another holder has it), `durable`
+ * syncs the directory of a file it creates. */
 static int l_open_append(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     char error[PROBLEM_SIZE];
+    int flags, fd;
+    if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+    flags =
+        opt_flag(L, 2, "lock", DALLE_APPEND_LOCK) | opt_flag(L, 2, "durable", DALLE_APPEND_DURABLE);
     append_handle *h = dalle_newuserdata(L, sizeof *h);
     h->fd = -1;
     luaL_setmetatable(L, APPEND_MT);
-    h->fd = dalle_append_open(path, error, sizeof error);
-    if (h->fd < 0) {
+    fd = dalle_append_open(path, flags, error, sizeof error);
+    if (fd < 0) {
         lua_pushnil(L);
         lua_pushstring(L, error);
-        return 2;
+        lua_pushstring(L, fd == DALLE_APPEND_LOCKED ? "locked" : "failed");
+        return 3;
     }
+    h->fd = fd;
     return 1;
 }
 
@@ -769,6 +787,21 @@ static int l_append_write(lua_State *L)
     const char *text = luaL_checklstring(L, 2, &len);
     char error[PROBLEM_SIZE];
     if (dalle_append_write(h->fd, text, len, error, sizeof error) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, error);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* file:sync() -> true | nil, message: waits until what was written is on
+ * stable storage. */
+static int l_append_sync(lua_State *L)
+{
+    append_handle *h = check_append(L);
+    char error[PROBLEM_SIZE];
+    if (dalle_append_sync(h->fd, error, sizeof error) != 0) {
         lua_pushnil(L);
         lua_pushstring(L, error);
         return 2;
@@ -793,7 +826,7 @@ static int l_append_tostring(lua_State *L)
 }
 
 static const luaL_Reg append_methods[] = {
-    {"write", l_append_write}, {"close", l_append_close}, {NULL, NULL}};
+    {"write", l_append_write}, {"sync", l_append_sync}, {"close", l_append_close}, {NULL, NULL}};
 
 static const luaL_Reg client_methods[] = {{"request", l_request},
                                           {"timer", l_timer},

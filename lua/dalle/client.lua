@@ -1,5 +1,6 @@
 -- Clients: the public calls (submit, generate, job, download, wait_all,
--- wait_any, step and the pollable protocol), and where the API key lives.
+-- wait_any, step and the pollable protocol, resume and note on the
+-- journal), and where the API key lives.
 -- How a call waits is dalle.waits'; how a request is sent and retried is
 -- dalle.exchange's.
 local core = require "dalle.core"
@@ -9,6 +10,7 @@ local errors = require "dalle.errors"
 local exchange_module = require "dalle.exchange"
 local hosts = require "dalle.hosts"
 local job_module = require "dalle.job"
+local journal_module = require "dalle.journal"
 local recorder_module = require "dalle.record"
 local response = require "dalle.response"
 local waits_module = require "dalle.waits"
@@ -93,6 +95,15 @@ function M.new(user_config)
     if recorder then recorder:close() end
     return nil, cerr
   end
+  local journal
+  if c.journal then
+    journal, problem = journal_module.open(c.journal)
+    if not journal then
+      handle:close()
+      if recorder then recorder:close() end
+      return invalid("journal", "cannot open the journal: " .. problem)
+    end
+  end
   local self = setmetatable({ base_url = c.base_url, _core = handle, _closed = false }, Client)
   local waits = waits_module.new(handle, self, c.yield)
   -- What the client's jobs share with it.
@@ -104,6 +115,7 @@ function M.new(user_config)
     base_url = c.base_url,
     redact = redact,
     callbacks = callbacks,
+    journal = journal,
   }
   -- Inside an app that runs Lua itself, its adapter, so that the natural
   -- code waits the way that app allows.
@@ -177,6 +189,7 @@ function Client:close()
   self._context.waits:close()
   self._core:close()
   self._context.exchange:close()
+  if self._context.journal then self._context.journal:close() end
 end
 Client.__close = Client.close
 
@@ -220,9 +233,10 @@ function M.validate(opts, default_callback)
   return params
 end
 
--- Submits `request` (a call's options less `timeout`) by `deadline` (nil:
--- none but the request's own timeout).
-function Client:_submit(request, deadline)
+-- Submits `request` (a call's options less `timeout` and `key`) by
+-- `deadline` (nil: none but the request's own timeout), under `key` in the
+-- journal (nil: a fresh one).
+function Client:_submit(request, deadline, key)
   local context = self._context
   local callbacks = context.callbacks
   -- A request with no callback of its own gets a fresh secret URL of ours.
@@ -233,7 +247,7 @@ function Client:_submit(request, deadline)
     context.waits:keep(callback_id)
   end
   local job, err = self:_send_submit(request, deadline, callback_url or context.config.callback,
-    callback_id)
+    callback_id, key)
   if not job and callback_id then
     context.waits:drop(callback_id)
     callbacks:forget(callback_id)
@@ -241,13 +255,44 @@ function Client:_submit(request, deadline)
   return job, err
 end
 
-function Client:_send_submit(request, deadline, callback, callback_id)
+-- What the journal notes once a submit is over: the job's id (or its
+-- result, when the reply held the image), or how the submit failed.
+local function journal_submit(journal, key, job, err)
+  if not job then return journal:submit_failed(key, err) end
+  if job.result then return journal:succeeded(key, job.result) end
+  return journal:submitted(key, job.id)
+end
+
+function Client:_send_submit(request, deadline, callback, callback_id, key)
   local context = self._context
   -- The form as src/rules.c defines it, made with the check.
   local params, form, field = core.validate(request, callback)
   if not params then return invalid(field, form) end
   -- The token stays in the form alone: params show the public prefix.
   if callback_id then params.callback = (context.callbacks:url()) end
+  local journal = context.journal
+  if not journal then
+    if key ~= nil then
+      return invalid("key", "option 'key' names the request in the journal, and this client has "
+        .. "none (config 'journal')")
+    end
+    return self:_post_submit(params, form, deadline, callback_id)
+  end
+  -- Noted (and synced) before the request leaves: a crash from here on
+  -- leaves an intent that a resume reports as uncertain, never forgets.
+  local journal_key, problem, why = journal:intent(key, params)
+  if not journal_key then
+    if why == "key" then return invalid("key", problem) end
+    return nil, errors.new("io", "the submit was not sent: the journal did not take it: " .. problem)
+  end
+  local job, err = self:_post_submit(params, form, deadline, callback_id)
+  journal_submit(journal, journal_key, job, err)
+  return job, err
+end
+
+-- Sends a checked submit form and reads the reply into a job.
+function Client:_post_submit(params, form, deadline, callback_id)
+  local context = self._context
   local event, err = context.exchange:send({
     url = self.base_url .. params.path,
     to_service = true,
@@ -284,9 +329,9 @@ end
 function Client:submit(opts)
   check_open(self, "submit")
   if type(opts) ~= "table" then bad_argument(1, "submit", "table", opts) end
-  local request, timeout = config.split_options(opts)
+  local request, timeout, key = config.split_options(opts)
   if not request then return nil, timeout end
-  return self:_submit(request, timeout and now() + timeout)
+  return self:_submit(request, timeout and now() + timeout, key)
 end
 
 -- generate(opts) --> result | nil, err: submit, then wait; opts.timeout
@@ -294,10 +339,10 @@ end
 function Client:generate(opts)
   check_open(self, "generate")
   if type(opts) ~= "table" then bad_argument(1, "generate", "table", opts) end
-  local request, timeout = config.split_options(opts)
+  local request, timeout, key = config.split_options(opts)
   if not request then return nil, timeout end
   local deadline = now() + (timeout or self._context.config.wait_timeout)
-  local job, err = self:_submit(request, deadline)
+  local job, err = self:_submit(request, deadline, key)
   if not job then return nil, err end
   return job_module.wait(job, deadline)
 end
@@ -309,6 +354,46 @@ function Client:job(id)
   if type(id) ~= "string" then bad_argument(1, "job", "string", id) end
   if id == "" then error("bad argument #1 to 'job' (job id must not be empty)", 2) end
   return job_module.new(self._context, id)
+end
+
+local function no_journal(method)
+  return invalid("journal", method .. " works on the journal, and this client has none (config "
+    .. "'journal')")
+end
+
+-- resume() --> state | nil, err: what the journal holds, as it stands now
+-- (call it before submitting: jobs this client submits are in it too).
+-- state.pending: handles on the jobs submitted with no final outcome (each
+-- with .key and .params); state.uncertain: requests whose submit may or may
+-- not have reached the service, never resubmitted here; state.finished,
+-- state.unsent, and state.torn (lines a crash cut short). See the README.
+function Client:resume()
+  check_open(self, "resume")
+  local journal = self._context.journal
+  if not journal then return no_journal("resume()") end
+  local state = journal:view()
+  for i, entry in ipairs(state.pending) do
+    -- No params given, so it is polled at once, as a job picked up by id.
+    local job = job_module.new(self._context, entry.id)
+    job.params, job.key = entry.request, entry.key
+    state.pending[i] = job
+  end
+  return state
+end
+
+-- note(key, fields) --> true | nil, err: adds fields (strings, numbers,
+-- booleans) to what the journal keeps of the request named `key` (resume
+-- gives them back as `notes`). Not synced: a crash may lose the last ones.
+function Client:note(key, fields)
+  check_open(self, "note")
+  if type(key) ~= "string" then bad_argument(1, "note", "string", key) end
+  if type(fields) ~= "table" then bad_argument(2, "note", "table", fields) end
+  local journal = self._context.journal
+  if not journal then return no_journal("note()") end
+  local ok, problem, why = journal:note(key, fields)
+  if ok then return true end
+  if why == "write" then return nil, errors.new("io", "cannot write the journal: " .. problem) end
+  return invalid(why, problem)
 end
 
 local function origin_of(url)

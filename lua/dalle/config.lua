@@ -51,6 +51,7 @@ local TYPES = {
   loop = "string or table",
   record = "string",
   record_prompts = "boolean",
+  journal = "string",
   callback_listen = "string",
   callback_public_url = "string",
   callback_confirm = "boolean",
@@ -211,6 +212,7 @@ function M.read(config)
     if from_env and from_env ~= "" then c.record, c.record_from_env = from_env, true end
   end
   if c.record == "" then return invalid("record", "config 'record' must name a file") end
+  if c.journal == "" then return invalid("journal", "config 'journal' must name a file") end
   -- A poll or callback reply may carry the image itself in base64 (4 bytes
   -- of text for every 3 of image): room for one beside max_body.
   c.reply_cap = c.max_body + math.ceil(c.max_image_bytes / 3) * 4
@@ -220,24 +222,35 @@ function M.read(config)
   return c
 end
 
--- Splits the option a waiting call takes (timeout) from the request's own.
--- dalle.core.validate only reads the request, with raw access, so options
--- without a timeout go on as they are: no copy.
+-- Splits the options a call takes for itself (timeout, and key: the
+-- request's name in the journal) from the request's own: returns request,
+-- timeout, key. dalle.core.validate only reads the request, with raw
+-- access, so options without either go on as they are: no copy.
 -- The copy is written with next(), not pairs(): LuaJIT 2.1.0-beta3 (Debian
 -- 12) can compile a pairs() copy loop, under load, into one that copies nothing.
 function M.split_options(opts)
-  if rawget(opts, "timeout") == nil then return opts, nil end
-  local request, timeout = {}, nil
+  if rawget(opts, "timeout") == nil and rawget(opts, "key") == nil then return opts, nil, nil end
+  local request, timeout, key = {}, nil, nil
   local k, v = next(opts)
   while k ~= nil do
-    if k == "timeout" then timeout = v else request[k] = v end
+    if k == "timeout" then
+      timeout = v
+    elseif k == "key" then
+      key = v
+    else
+      request[k] = v
+    end
     k, v = next(opts, k)
   end
   if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout or timeout <= 0) then
     return invalid("timeout", "option 'timeout' must be a positive number of seconds (got "
       .. tostring(timeout) .. ")")
   end
-  return request, timeout
+  if key ~= nil and type(key) ~= "string" then
+    return invalid("key", "option 'key' must be a string naming the request in the journal (got "
+      .. type(key) .. ")")
+  end
+  return request, timeout, key
 end
 
 -- The options of wait and download: only `timeout` is known.

@@ -6,7 +6,7 @@
 -- For dalle.client, besides the job methods:
 --   job.new(context, id [, params, raw, callback_id]) --> job; context is
 --       the client's {waits =, exchange =, config =, base_url =, redact =,
---       callbacks =}; a job from submit polls first after poll_interval (or
+--       callbacks =, journal =}; a job from submit polls first after poll_interval (or
 --       callback_poll_interval with a callback id), one picked up by id at once
 --   job.is_job(value), job.wait(job, deadline) --> result | nil, err
 --   job.finish(job, reading) --> result: the job succeeded as `reading` says
@@ -111,7 +111,17 @@ function M.finish(job, reading)
   job.status = "succeeded"
   job.result = response.result(reading, job.id)
   job:_end_callback()
+  local journal = job._context.journal
+  if journal then journal:job_succeeded(job.id, job.result) end
   return job.result
+end
+
+-- A poll reply this side could not read: the journal notes it, and keeps
+-- the job pending, since the service may yet answer it.
+local function unreadable(job, err)
+  local journal = job._context.journal
+  if journal then journal:job_error(job.id, err) end
+  return nil, err
 end
 
 function Job:_poll(deadline)
@@ -130,20 +140,22 @@ function Job:_poll(deadline)
   local event, err = context.exchange:send(request, deadline, "poll", self._handle)
   if not event then return nil, err end
   local reading, derr = response.parse(event.body, "the poll reply for job", self.id)
-  if not reading then return nil, derr end
+  if not reading then return unreadable(self, derr) end
   self.raw = reading.raw
   self.service_status = reading.service_status
   if reading.status == "failed" then
     self.status = "failed"
     self:_end_callback()
     local reason = context.redact(reading.reason)
-    return nil, errors.new("failed", reason or "the service says the job failed",
+    local failure = errors.new("failed", reason or "the service says the job failed",
       { id = self.id, reason = reason, raw = reading.raw })
+    if context.journal then context.journal:job_failed(self.id, failure) end
+    return nil, failure
   end
   if reading.status == "succeeded" then
     if #reading.images == 0 then
-      return nil, errors.new("decode", "the service says job " .. self.id
-        .. " succeeded but gave no image URL", { raw = reading.raw })
+      return unreadable(self, errors.new("decode", "the service says job " .. self.id
+        .. " succeeded but gave no image URL", { raw = reading.raw }))
     end
     return M.finish(self, reading)
   end
