@@ -127,7 +127,7 @@ bench-smoke: deps
 	@bench/run.sh --smoke
 
 lint:
-	luacheck lua spec examples bench .busted
+	luacheck lua spec examples bench bin/dalle .busted
 
 format:
 	clang-format -i src/*.c src/*.h src/mock/*.c src/mock/*.h fuzz/*.c

@@ -17,6 +17,7 @@ Comes with dalle-mock, an offline aiRight service for tests and demos.
 dependencies = {
   "lua >= 5.1",
   "lua-cjson",
+  "argparse",
 }
 external_dependencies = {
   CURL = { library = "curl" },
@@ -42,6 +43,11 @@ build = {
     ["dalle.errors"] = "lua/dalle/errors.lua",
     ["dalle.record"] = "lua/dalle/record.lua",
     ["dalle.response"] = "lua/dalle/response.lua",
+    ["dalle.journal"] = "lua/dalle/journal.lua",
+    ["dalle.cli"] = "lua/dalle/cli/init.lua",
+    ["dalle.cli.batch"] = "lua/dalle/cli/batch.lua",
+    ["dalle.cli.batchfile"] = "lua/dalle/cli/batchfile.lua",
+    ["dalle.cli.report"] = "lua/dalle/cli/report.lua",
     ["dalle.callbacks"] = "lua/dalle/callbacks.lua",
     ["dalle.core"] = {
       sources = { "src/core.c", "src/rules.c", "src/transport.c", "src/poller.c", "src/schedule.c",
@@ -52,5 +58,8 @@ build = {
       incdirs = { "$(CURL_INCDIR)", "$(MICROHTTPD_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)", "$(MICROHTTPD_LIBDIR)" },
     },
+  },
+  install = {
+    bin = { dalle = "bin/dalle" },
   },
 }

@@ -10,7 +10,7 @@ hosts=no
 PACKAGES="gcc make pkg-config libc6-dev curl openssl valgrind clang libclang-rt-14-dev
 libcurl4-openssl-dev libmicrohttpd-dev zlib1g-dev
 lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev lua5.4 liblua5.4-dev
-luajit libluajit-5.1-dev lua-cjson lua-busted lua-check luarocks lua-copas lua-cqueues lua-luv
+luajit libluajit-5.1-dev lua-cjson lua-argparse lua-busted lua-check luarocks lua-copas lua-cqueues lua-luv
 lua-socket python3 python3-requests python3-aiohttp nghttp2-proxy"
 
 missing=""

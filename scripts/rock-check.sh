@@ -1,18 +1,19 @@
 #!/bin/sh
 # rock-check.sh 5.1|5.4: `luarocks make` into a fresh tree, then generates an
 # image against dalle-mock with only that tree on Lua's paths (as
-# `luarocks path` gives them), from outside the repository.
+# `luarocks path` gives them), from outside the repository, and runs the
+# `dalle` command the rock installed.
 set -eu
 version=$1
 repo=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# No rocks server is reachable here; Debian's lua-cjson package provides the
-# one rock dependency, so the tree is told it is there.
+# No rocks server is reachable here; Debian's lua-cjson and lua-argparse
+# packages provide the rock dependencies, so the tree is told they are there.
 cat >"$work/config.lua" <<CONF
 rocks_trees = { [[$work/tree]] }
-rocks_provided = { ["lua-cjson"] = "2.1.0-1" }
+rocks_provided = { ["lua-cjson"] = "2.1.0-1", ["argparse"] = "0.7.1-1" }
 CONF
 export LUAROCKS_CONFIG="$work/config.lua"
 unset LUA_PATH LUA_CPATH
@@ -25,7 +26,10 @@ cp "$repo/examples/generate.lua" "$work/"
 cd "$work"
 "$repo/scripts/with-mock.sh" "lua$version" generate.lua "a rock in a river" "$work/rock.png"
 head -c 8 "$work/rock.png" | od -An -c | grep -q 'P   N   G' || { echo "no PNG written"; exit 1; }
-echo "Lua $version: installed with luarocks, generated $(wc -c <"$work/rock.png") bytes of PNG"
+"$work/tree/bin/dalle" --help >"$work/help.txt" || { cat "$work/help.txt"; exit 1; }
+grep -q "Usage: dalle" "$work/help.txt" || { echo "the installed dalle printed no usage"; exit 1; }
+echo "Lua $version: installed with luarocks, generated $(wc -c <"$work/rock.png") bytes of PNG;" \
+    "the installed dalle --help runs"
 
 # The callback receiver is in the installed core too: a job finished by its
 # callback, with the polls too slow to have done it (the mock's jobs need no
