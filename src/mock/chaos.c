@@ -1,6 +1,7 @@
 /* Chaos mode: the random faults given to service requests that no queued
  * fault matched, drawn from a fixed set by one seeded generator, and their
- * count since start or reset. */
+ * count since start or reset; and the callback faults given to new jobs,
+ * drawn by a second generator from the same seed. */
 #include "chaos.h"
 
 #include <pthread.h>
@@ -19,10 +20,16 @@ static const char *const chaos_specs[] = {
 };
 #define CHAOS_SPEC_COUNT (sizeof chaos_specs / sizeof chaos_specs[0])
 
+/* The callback faults' generator starts from the seed plus this, so its
+ * draws are not the request faults' draws over again. */
+#define CALLBACK_STREAM_OFFSET 0x63616c6cUL
+
 /* One generator for every connection thread: a sequential client then sees
- * the same faults for the same seed. */
+ * the same faults for the same seed. Callback faults have their own, so
+ * turning them on does not change which requests get a fault. */
 static pthread_mutex_t chaos_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t random_state;
+static uint64_t callback_random_state;
 static unsigned long faults_drawn;
 
 /* splitmix64's finaliser. After the added constant every step is a
@@ -38,18 +45,30 @@ static uint64_t state_from_seed(unsigned long seed)
 }
 
 /* xorshift64*; the caller holds chaos_lock. */
+static uint32_t next_random_of(uint64_t *state)
+{
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    return (uint32_t)((*state * UINT64_C(0x2545F4914F6CDD1D)) >> HIGH_HALF_SHIFT);
+}
+
 static uint32_t next_random(void)
 {
-    random_state ^= random_state >> 12;
-    random_state ^= random_state << 25;
-    random_state ^= random_state >> 27;
-    return (uint32_t)((random_state * UINT64_C(0x2545F4914F6CDD1D)) >> HIGH_HALF_SHIFT);
+    return next_random_of(&random_state);
+}
+
+/* The caller holds chaos_lock. */
+static void seed_generators(unsigned long seed)
+{
+    random_state = state_from_seed(seed);
+    callback_random_state = state_from_seed(seed + CALLBACK_STREAM_OFFSET);
 }
 
 void chaos_restart(unsigned long seed)
 {
     pthread_mutex_lock(&chaos_lock);
-    random_state = state_from_seed(seed);
+    seed_generators(seed);
     faults_drawn = 0;
     pthread_mutex_unlock(&chaos_lock);
 }
@@ -57,7 +76,7 @@ void chaos_restart(unsigned long seed)
 void chaos_reseed(unsigned long seed)
 {
     pthread_mutex_lock(&chaos_lock);
-    random_state = state_from_seed(seed);
+    seed_generators(seed);
     pthread_mutex_unlock(&chaos_lock);
 }
 
@@ -84,4 +103,17 @@ unsigned long chaos_faults_drawn(void)
     drawn = faults_drawn;
     pthread_mutex_unlock(&chaos_lock);
     return drawn;
+}
+
+enum callback_fault chaos_draw_callback_fault(unsigned long percent, callback_fault_set set)
+{
+    enum callback_fault fault = CALLBACK_FAULT_NONE;
+    unsigned count = callback_faults_count(set);
+
+    if (percent == 0 || count == 0) return CALLBACK_FAULT_NONE;
+    pthread_mutex_lock(&chaos_lock);
+    if (next_random_of(&callback_random_state) % PERCENT < percent)
+        fault = callback_faults_nth(set, next_random_of(&callback_random_state) % count);
+    pthread_mutex_unlock(&chaos_lock);
+    return fault;
 }

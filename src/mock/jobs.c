@@ -1,7 +1,9 @@
 /* The job store: ids, the way from submitted to done, what each poll sees,
- * and which finished jobs still owe their callback. */
+ * which finished jobs still owe their callback, and what each job cost and
+ * sent (its GETs, its callback POSTs and how they ended). */
 #include "jobs.h"
 
+#include "chaos.h"
 #include "json_out.h"
 #include "png.h"
 #include "shapes.h"
@@ -22,16 +24,29 @@
 #define JOBS_MIN_CAP 16
 #define NOT_REPLAYED SIZE_MAX
 
+typedef struct callback_outcome {
+    long status;       /* the receiver's answer, or 0 */
+    const char *error; /* when there was none: why */
+} callback_outcome;
+
 typedef struct job {
     char id[JOB_ID_MAX];
+    size_t index; /* in `jobs` */
     enum mock_shape shape;
     long long created; /* unix seconds */
     unsigned long polls_needed;
     unsigned long polls_answered; /* pending replies given so far */
+    unsigned long gets;           /* every GET of /sdk/art/{id} */
     uint64_t ready_at_ms;
     int done;
     int failed;
-    int callback_owed;
+    enum callback_fault callback_fault;
+    unsigned long callback_late_ms;
+    uint64_t callback_due_ms; /* set when done */
+    unsigned callbacks_left;  /* POSTs not yet started */
+    int callback_in_flight;   /* one POST started and not yet ended */
+    callback_outcome outcomes[CALLBACK_SENDS_MAX];
+    unsigned outcome_count;
     char *prompt;
     size_t prompt_len;
     unsigned width;
@@ -46,6 +61,12 @@ static job **jobs;
 static size_t job_count;
 static size_t job_cap;
 static char *public_base;
+/* Bumped by every reset, so a callback ending after it touches no job. */
+static unsigned long generation;
+/* No job before this index owes a callback POST that is not in flight. */
+static size_t owed_from;
+/* Every job before this index is done. */
+static size_t done_from;
 /* Neither counter restarts on reset, so an id is never given twice. */
 static uint64_t hex_sequence;
 static unsigned long next_numeric_id = FIRST_NUMERIC_ID;
@@ -125,7 +146,9 @@ static void refresh(job *j, uint64_t now_ms)
 {
     if (j->done || j->polls_answered < j->polls_needed || now_ms < j->ready_at_ms) return;
     j->done = 1;
-    j->callback_owed = 1;
+    j->callback_due_ms =
+        now_ms + (j->callback_fault == CALLBACK_FAULT_LATE ? j->callback_late_ms : 0);
+    if (j->callbacks_left && j->index < owed_from) owed_from = j->index;
 }
 
 static job *new_job(const dalle_params *params, const mock_config *config)
@@ -138,6 +161,7 @@ static job *new_job(const dalle_params *params, const mock_config *config)
     j->prompt = mock_strndup(params->prompt, params->prompt_len);
     j->prompt_len = params->prompt_len;
     j->callback_url = mock_strdup(params->callback);
+    j->callback_late_ms = config->callback_late_ms;
     j->recording = NOT_REPLAYED;
     image_size(params->size, &j->width, &j->height);
     return j;
@@ -154,6 +178,7 @@ static void add_job(job *j)
         job_cap = job_cap ? job_cap * 2 : JOBS_MIN_CAP;
         jobs = mock_realloc(jobs, job_cap * sizeof *jobs);
     }
+    j->index = job_count;
     jobs[job_count++] = j;
 }
 
@@ -161,6 +186,9 @@ void jobs_create(const dalle_params *params, const mock_config *config, mock_buf
 {
     job *j = new_job(params, config);
     j->failed = strstr(j->prompt, JOB_FAIL_MARKER) != NULL;
+    j->callback_fault =
+        chaos_draw_callback_fault(config->callback_fault_percent, config->callback_faults);
+    j->callbacks_left = callback_fault_sends(j->callback_fault);
     /* Drawn here, outside the lock, rather than on every poll that shows it. */
     if (j->shape == SHAPE_B64 && !j->failed) {
         mock_buf png = {0}, b64 = {0};
@@ -245,29 +273,77 @@ enum image_state jobs_image(const char *id, char **prompt, size_t *prompt_len, u
     return state;
 }
 
+void jobs_count_get(const char *id)
+{
+    job *j;
+    pthread_mutex_lock(&jobs_lock);
+    j = find_job(id);
+    if (j) j->gets++;
+    pthread_mutex_unlock(&jobs_lock);
+}
+
 void jobs_advance(void)
 {
     uint64_t now = mock_now_ms();
     pthread_mutex_lock(&jobs_lock);
-    for (size_t i = 0; i < job_count; i++)
+    /* Run on every tick: the done prefix is skipped rather than scanned. */
+    while (done_from < job_count && jobs[done_from]->done)
+        done_from++;
+    for (size_t i = done_from; i < job_count; i++)
         refresh(jobs[i], now);
     pthread_mutex_unlock(&jobs_lock);
 }
 
-int jobs_take_callback(char **url, mock_buf *body)
+/* 1 while the job has a POST to start now or later; call with the lock held. */
+static int owes_callback(const job *j)
 {
-    int taken = 0;
+    return j->done && j->callbacks_left > 0 && !j->callback_in_flight;
+}
+
+size_t jobs_take_callbacks(uint64_t now_ms, callback_send *out, size_t max, int *more)
+{
+    size_t taken = 0;
+    *more = 0;
     pthread_mutex_lock(&jobs_lock);
-    for (size_t i = 0; i < job_count && !taken; i++) {
+    /* Jobs mostly finish in creation order, so the prefix that owes nothing
+     * is skipped rather than scanned on every call. */
+    while (owed_from < job_count && !owes_callback(jobs[owed_from]))
+        owed_from++;
+    for (size_t i = owed_from; i < job_count; i++) {
         job *j = jobs[i];
-        if (!j->callback_owed) continue;
-        j->callback_owed = 0;
-        *url = mock_strdup(j->callback_url);
-        render_done(j, body);
-        taken = 1;
+        if (!owes_callback(j) || now_ms < j->callback_due_ms) continue;
+        if (taken == max) {
+            *more = 1;
+            break;
+        }
+        j->callbacks_left--;
+        j->callback_in_flight = 1;
+        out[taken].job.generation = generation;
+        out[taken].job.index = i;
+        out[taken].url = mock_strdup(j->callback_url);
+        out[taken].body = (mock_buf){0};
+        render_done(j, &out[taken].body);
+        callback_fault_body(j->callback_fault, &out[taken].body);
+        taken++;
     }
     pthread_mutex_unlock(&jobs_lock);
     return taken;
+}
+
+void jobs_callback_ended(job_ref ref, long status, const char *error)
+{
+    pthread_mutex_lock(&jobs_lock);
+    if (ref.generation == generation && ref.index < job_count) {
+        job *j = jobs[ref.index];
+        j->callback_in_flight = 0;
+        if (j->outcome_count < CALLBACK_SENDS_MAX) {
+            j->outcomes[j->outcome_count].status = status;
+            j->outcomes[j->outcome_count].error = error;
+            j->outcome_count++;
+        }
+        if (j->callbacks_left && j->index < owed_from) owed_from = j->index;
+    }
+    pthread_mutex_unlock(&jobs_lock);
 }
 
 static const char *state_name(const job *j)
@@ -290,7 +366,25 @@ void jobs_to_json(mock_buf *out)
         json_cstring(out, j->id);
         buf_puts(out, ",\"prompt\":");
         json_string(out, j->prompt, j->prompt_len);
-        buf_printf(out, ",\"state\":\"%s\",\"polls\":%lu}", state_name(j), j->polls_answered);
+        buf_printf(out, ",\"state\":\"%s\",\"polls\":%lu,\"gets\":%lu", state_name(j),
+                   j->polls_answered, j->gets);
+        buf_puts(out, ",\"callback_fault\":");
+        json_cstring(out, j->callback_fault == CALLBACK_FAULT_NONE
+                              ? NULL
+                              : callback_fault_name(j->callback_fault));
+        buf_printf(out, ",\"callbacks_pending\":%u,\"callbacks\":[",
+                   j->callbacks_left + (j->callback_in_flight ? 1u : 0u));
+        for (unsigned k = 0; k < j->outcome_count; k++) {
+            if (k) buf_puts(out, ",");
+            if (j->outcomes[k].error) {
+                buf_puts(out, "{\"error\":");
+                json_cstring(out, j->outcomes[k].error);
+                buf_puts(out, "}");
+            } else {
+                buf_printf(out, "{\"status\":%ld}", j->outcomes[k].status);
+            }
+        }
+        buf_puts(out, "]}");
     }
     buf_puts(out, "]");
     pthread_mutex_unlock(&jobs_lock);
@@ -310,6 +404,9 @@ void jobs_clear(void)
     for (size_t i = 0; i < job_count; i++)
         free_job(jobs[i]);
     job_count = 0;
+    owed_from = 0;
+    done_from = 0;
+    generation++;
     pthread_mutex_unlock(&jobs_lock);
 }
 

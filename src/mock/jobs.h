@@ -1,11 +1,14 @@
 /* The job store: ids, the way from submitted to done, what each poll sees,
- * and which finished jobs still owe their callback. */
+ * which finished jobs still owe their callback, and what each job cost and
+ * sent (its GETs, its callback POSTs and how they ended). */
 #ifndef DALLE_MOCK_JOBS_H
 #define DALLE_MOCK_JOBS_H
 
 #include "../rules.h"
 #include "config.h"
 #include "util.h"
+
+#include <stdint.h>
 
 /* Jobs whose prompt contains this end failed instead of succeeding. */
 #define JOB_FAIL_MARKER "[fail]"
@@ -39,13 +42,40 @@ enum image_state { IMAGE_READY, IMAGE_NO_JOB, IMAGE_NOT_READY };
 enum image_state jobs_image(const char *id, char **prompt, size_t *prompt_len, unsigned *width,
                             unsigned *height);
 
+/* Counts a GET (or HEAD) of /sdk/art/{id} for the job, whatever it is
+ * answered (a fault's reply included); an unknown id is not counted. */
+void jobs_count_get(const char *id);
+
 /* Marks done every job whose polls and delay are both satisfied. */
 void jobs_advance(void);
-/* Takes one owed callback: its URL (free it) and body. Returns 1, or 0 if none. */
-int jobs_take_callback(char **url, mock_buf *body);
 
-/* [{"id","prompt","state","polls"},...] in creation order; the id is always a
- * string, whatever the shape; polls counts the pending polls answered. */
+/* Names one job across the callback worker's calls; a reset since makes it
+ * name none. */
+typedef struct job_ref {
+    unsigned long generation;
+    size_t index;
+} job_ref;
+
+/* One callback POST to make. */
+typedef struct callback_send {
+    job_ref job;
+    char *url; /* free it */
+    mock_buf body;
+} callback_send;
+
+/* Takes up to `max` callback POSTs due at `now_ms`, in creation order and at
+ * most one per job at a time (the second POST of the twice fault is due once
+ * the first has ended). Returns how many were taken into `out`, and sets
+ * `*more` when some that were due had no room. */
+size_t jobs_take_callbacks(uint64_t now_ms, callback_send *out, size_t max, int *more);
+/* Records how a taken POST ended: the HTTP status the receiver answered, or
+ * 0 and why there was no answer (a string that lives as long as the program). */
+void jobs_callback_ended(job_ref job, long status, const char *error);
+
+/* [{"id","prompt","state","polls","gets","callback_fault","callbacks_pending",
+ * "callbacks"},...] in creation order; the id is always a string, whatever
+ * the shape; polls counts the pending polls answered, gets every GET of the
+ * job; callbacks is [{"status":N} or {"error":"..."},...] per POST ended. */
 void jobs_to_json(mock_buf *out);
 
 void jobs_clear(void);

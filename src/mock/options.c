@@ -3,6 +3,7 @@
 
 #include "../rules.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -38,6 +39,24 @@ static const char usage_options[] =
     "  --replay PATH      answer submits and polls with the replies recorded in PATH\n"
     "                     by the client's record mode, ids and image URLs made the\n"
     "                     mock's; posts no callbacks (see Replay)\n"
+    "  --callback-fault NAMES\n"
+    "                     give new jobs' callbacks a fault: none, or a list of\n"
+    "                     never, late, twice, garbage, other_shape joined by ',',\n"
+    "                     one drawn per job (default none; see Callbacks)\n"
+    "  --callback-fault-percent PERCENT\n"
+    "                     the share of new jobs given one of them (0-100, default\n"
+    "                     100: every job)\n"
+    "  --callback-late-ms N\n"
+    "                     how long after its job is done the late fault POSTs, in\n"
+    "                     ms (default 1000)\n"
+    "  --callback-timeout-ms N\n"
+    "                     longest a callback POST may take, in ms (default 5000)\n"
+    "  --callback-connections N\n"
+    "                     callback POSTs in flight at once, each on its own\n"
+    "                     connection, 1-1024 (default 256)\n"
+    "  --callback-cacert PATH\n"
+    "                     verify https callback URLs against the CA certificates\n"
+    "                     in PATH instead of the system's\n"
     "  --quiet            no log lines on stderr\n"
     "  --help             show this help and exit\n"
     "  --version          show the version and exit\n"
@@ -68,19 +87,26 @@ static const char usage_routes[] =
     "  GET  /_mock/requests         [{\"method\",\"path\",\"headers\",\"fields\",\"status\"},...]\n"
     "                               every other request in arrival order; status 0 when\n"
     "                               closed without a reply\n"
-    "  GET  /_mock/jobs             [{\"id\":\"ID\",\"prompt\",\"state\",\"polls\"},...]\n"
+    "  GET  /_mock/jobs             [{\"id\":\"ID\",\"prompt\",\"state\",\"polls\",\"gets\",\n"
+    "                               \"callback_fault\",\"callbacks_pending\",\"callbacks\"},...]\n"
     "                               every job created since start or reset, in creation\n"
     "                               order; the id is a string in every shape, state is\n"
     "                               pending, succeeded or failed, polls the pending\n"
-    "                               polls it answered\n"
+    "                               polls it answered, gets every GET of its\n"
+    "                               /sdk/art/ID, faulted ones too (see Callbacks)\n"
     "  POST /_mock/reset            clear jobs, logs, callbacks and faults; restore the\n"
     "                               startup configuration and zero chaos_faults\n"
     "  POST /_mock/config?polls=N&delay_ms=N&shape=NAME&api_key=K&chaos=P&chaos_seed=N\n"
+    "                    &callback_fault=NAMES&callback_fault_percent=P\n"
+    "                    &callback_late_ms=N&callback_timeout_ms=N\n"
+    "                    &callback_connections=N&callback_hold=1|0\n"
     "                               change any of these (api_key= accepts any key again;\n"
     "                               chaos_seed= restarts the chaos draws); replies with\n"
     "                               the configuration and \"chaos_faults\":N, the chaos\n"
     "                               faults drawn since start or reset. Jobs keep the\n"
-    "                               settings they were submitted under.\n"
+    "                               settings they were submitted under (the callback\n"
+    "                               timeout, connections and hold apply to every POST\n"
+    "                               not yet started)\n"
     "  POST /_mock/fault?SPEC       queue a fault, e.g. /_mock/fault?on=poll&status=503\n"
     "\n";
 
@@ -178,7 +204,30 @@ static const char usage_chaos[] =
     "  stall=1,stall_ms=300   delay_ms=20   idle_close=1\n"
     "each with count=1, acting and logged as the same fault queued would. One\n"
     "generator seeded by --chaos-seed draws them all, so a client that sends its\n"
-    "requests one at a time meets the same faults with the same seed.\n";
+    "requests one at a time meets the same faults with the same seed.\n"
+    "\n";
+
+static const char usage_callbacks[] =
+    "Callbacks: once a job is done, its result (the done poll reply of its shape) is\n"
+    "POSTed as application/json to its callback URL, at most --callback-connections\n"
+    "POSTs at once, each ended after --callback-timeout-ms; what the receiver\n"
+    "answered is recorded in /_mock/jobs, and nothing is retried. When submitted, a\n"
+    "job is given, with a chance of --callback-fault-percent in 100, one fault drawn\n"
+    "from --callback-fault (or callback_fault= in /_mock/config) by a generator\n"
+    "seeded by --chaos-seed (apart from the chaos faults' own):\n"
+    "  never        no POST; the job is done and answers polls as usual\n"
+    "  late         the POST goes --callback-late-ms after the job is done\n"
+    "  twice        the same POST again once the first has ended\n"
+    "  garbage      the body cut off halfway, so not JSON\n"
+    "  other_shape  " CALLBACK_OTHER_SHAPE_BODY "\n"
+    "               (JSON with no id and no status)\n"
+    "e.g. --callback-fault never,twice,garbage --callback-fault-percent 30\n"
+    "     /_mock/config?callback_fault=late&callback_late_ms=250\n"
+    "/_mock/config?callback_hold=1 holds every POST that falls due; callback_hold=0\n"
+    "sends them all at once. In /_mock/jobs callback_fault is the job's fault (null:\n"
+    "none), callbacks_pending the POSTs it has still to make or end, and callbacks\n"
+    "one entry per POST ended: {\"status\":N}, the receiver's answer, or\n"
+    "{\"error\":\"...\"} when there was none (refused, timed out, ...).\n";
 
 typedef struct option_spec {
     const char *name;
@@ -186,10 +235,29 @@ typedef struct option_spec {
 } option_spec;
 
 static const option_spec option_specs[] = {
-    {"host", 1},          {"port", 1},      {"api-key", 1}, {"polls", 1},      {"delay-ms", 1},
-    {"shape", 1},         {"fault", 1},     {"chaos", 1},   {"chaos-seed", 1}, {"public-url", 1},
-    {"port-file", 1},     {"watch-pid", 1}, {"quiet", 0},   {"help", 0},       {"version", 0},
-    {"single-thread", 0}, {"replay", 1},
+    {"host", 1},
+    {"port", 1},
+    {"api-key", 1},
+    {"polls", 1},
+    {"delay-ms", 1},
+    {"shape", 1},
+    {"fault", 1},
+    {"chaos", 1},
+    {"chaos-seed", 1},
+    {"public-url", 1},
+    {"port-file", 1},
+    {"watch-pid", 1},
+    {"quiet", 0},
+    {"help", 0},
+    {"version", 0},
+    {"single-thread", 0},
+    {"replay", 1},
+    {"callback-fault", 1},
+    {"callback-fault-percent", 1},
+    {"callback-late-ms", 1},
+    {"callback-timeout-ms", 1},
+    {"callback-connections", 1},
+    {"callback-cacert", 1},
 };
 
 static enum options_result usage_error(const char *format, ...)
@@ -253,6 +321,21 @@ static enum options_result apply_option(mock_options *options, const char *name,
         return apply_config_option(options, name, "chaos", value);
     } else if (strcmp(name, "chaos-seed") == 0) {
         return apply_config_option(options, name, "chaos_seed", value);
+    } else if (strcmp(name, "callback-fault") == 0) {
+        return apply_config_option(options, name, "callback_fault", value);
+    } else if (strcmp(name, "callback-fault-percent") == 0) {
+        return apply_config_option(options, name, "callback_fault_percent", value);
+    } else if (strcmp(name, "callback-late-ms") == 0) {
+        return apply_config_option(options, name, "callback_late_ms", value);
+    } else if (strcmp(name, "callback-timeout-ms") == 0) {
+        return apply_config_option(options, name, "callback_timeout_ms", value);
+    } else if (strcmp(name, "callback-connections") == 0) {
+        return apply_config_option(options, name, "callback_connections", value);
+    } else if (strcmp(name, "callback-cacert") == 0) {
+        FILE *file = fopen(value, "r");
+        if (!file) return usage_error("--%s: cannot read '%s': %s", name, value, strerror(errno));
+        fclose(file);
+        options->callback_ca_file = value;
     } else if (strcmp(name, "fault") == 0) {
         mock_fault fault;
         fault_error error;
@@ -287,6 +370,7 @@ static enum options_result apply_option(mock_options *options, const char *name,
         fputs(usage_faults, stdout);
         fputs(usage_replay, stdout);
         fputs(usage_chaos, stdout);
+        fputs(usage_callbacks, stdout);
         return OPTIONS_EXIT_OK;
     } else if (strcmp(name, "version") == 0) {
         printf("dalle-mock %s\n", MOCK_VERSION);

@@ -19,8 +19,9 @@ typedef struct mock_options {
     size_t fault_count;
     char *public_url; /* NULL: http://HOST:PORT; never ends with '/' */
     const char *port_file;
-    pid_t watch_pid;         /* 0: none */
-    const char *replay_path; /* NULL: no replay */
+    pid_t watch_pid;              /* 0: none */
+    const char *replay_path;      /* NULL: no replay */
+    const char *callback_ca_file; /* NULL: the system's CA bundle */
     int quiet;
 } mock_options;
 

@@ -6,6 +6,7 @@
 
 #include "chaos.h"
 #include "config.h"
+#include "jobs.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -183,6 +184,7 @@ static mock_request *request_begin(struct MHD_Connection *connection, const char
         request->record = records_begin(method, url, &headers);
         request->logged = 1;
     }
+    if (request->route == ROUTE_ART && request->is_get) jobs_count_get(request->target_id);
     if (fault_target(request, &target))
         request->has_fault = take_fault(request, target, &request->fault);
     if (request->route == ROUTE_SUBMIT && request->is_post)

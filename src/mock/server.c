@@ -216,7 +216,7 @@ int main(int argc, char **argv)
     port = info ? info->port : options.port;
     if (!options.public_url) set_default_base(options.host, port, ipv6);
 
-    worker_started = callback_worker_start() == 0;
+    worker_started = callback_worker_start(options.callback_ca_file) == 0;
     if (!worker_started) {
         fputs("dalle-mock: cannot start the callback thread\n", stderr);
         exit_code = 1;

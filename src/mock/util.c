@@ -188,9 +188,12 @@ int mock_parse_ulong(const char *text, unsigned long max, unsigned long *out)
     unsigned long value = 0;
     if (!text || !*text) return -1;
     for (const char *p = text; *p; p++) {
+        unsigned long digit;
         if (*p < '0' || *p > '9') return -1;
-        if (value > (max - (unsigned long)(*p - '0')) / 10) return -1;
-        value = value * 10 + (unsigned long)(*p - '0');
+        digit = (unsigned long)(*p - '0');
+        /* digit > max first: below 9, max - digit would wrap around. */
+        if (digit > max || value > (max - digit) / 10) return -1;
+        value = value * 10 + digit;
     }
     *out = value;
     return 0;
