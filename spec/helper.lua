@@ -81,10 +81,22 @@ function helper.start_mock(args)
     log_file = log_file }, Mock)
 end
 
+-- Whether process `pid` still runs. A mock is reparented once its starting
+-- shell exits, and where nothing reaps orphans it stays a zombie: that is
+-- ended too (kill -0 would still find it).
+local function running(pid)
+  local f = io.open("/proc/" .. pid .. "/stat", "r")
+  if not f then return false end
+  local stat = f:read("*a") or ""
+  f:close()
+  return stat:match("^%d+ %b() (%a)") ~= "Z"
+end
+helper.running = running
+
 function Mock:stop()
   os.execute("kill " .. self.pid .. " 2>/dev/null")
   for _ = 1, 100 do
-    if not run_ok("kill -0 " .. self.pid .. " 2>/dev/null") then break end
+    if not running(self.pid) then break end
     sleep(0.05)
   end
   os.remove(self.log_file)

@@ -3,11 +3,15 @@
 -- job is created twice at the service, and memory does not grow between the
 -- two halves of the run. Under valgrind it runs 200 jobs; under ASan or
 -- valgrind (DALLE_INSTRUMENTED) the RSS figures are the tool's, not ours,
--- so they are printed but not held to the bound.
+-- so they are printed but not held to the bound. A second run takes its
+-- results by callback, with the callbacks faulted too (lost, late,
+-- duplicated, garbage, another shape).
 local helper = require "helper"
 
 local INSTRUMENTED = os.getenv("DALLE_INSTRUMENTED")
 local JOBS = tonumber(os.getenv("DALLE_SOAK_JOBS")) or (INSTRUMENTED == "valgrind" and 200 or 2000)
+local CALLBACK_JOBS = INSTRUMENTED == "valgrind" and 100 or 500
+local CALLBACK_FAULT_PERCENT = 40
 local WORKERS = 50
 local CHAOS_PERCENT = 20
 -- RSS may move this much between the halves (allocator noise), no more.
@@ -38,16 +42,19 @@ describe("soak", function()
   end)
 
   -- Runs jobs first..last on WORKERS coroutines; returns outcome per prompt.
-  local function run(first, last, outcomes)
+  local function run(first, last, outcomes, prefix)
+    prefix = prefix or "soak "
     local next_job = first
     local workers = {}
     for w = 1, WORKERS do
       workers[w] = coroutine.create(function()
         while next_job <= last do
-          local prompt = "soak " .. next_job
+          local prompt = prefix .. next_job
           next_job = next_job + 1
           local result, err = client:generate { prompt = prompt, timeout = 20 }
-          outcomes[prompt] = result and "ok" or err
+          assert(outcomes[prompt] == nil, prompt .. " ended twice")
+          -- The id alone: a result table per job would grow the RSS measured.
+          outcomes[prompt] = result and result.id or err
         end
       end)
     end
@@ -86,7 +93,7 @@ describe("soak", function()
       local prompt = "soak " .. i
       local outcome = outcomes[prompt]
       assert.is_not_nil(outcome, prompt .. " never ended")
-      if outcome == "ok" then
+      if type(outcome) == "string" then
         ok = ok + 1
         assert.equals("succeeded", created[prompt].state)
       else
@@ -104,5 +111,48 @@ describe("soak", function()
         "RSS grew from " .. rss_first .. " KiB to " .. rss_second .. " KiB")
     end
     assert.equals(0, client:step(0))
+  end)
+
+  it("ends every job exactly once when results come by faulted callbacks", function()
+    mock:config { polls = 0, chaos = CHAOS_PERCENT, chaos_seed = 2027,
+      callback_fault = "never,late,twice,garbage,other_shape",
+      callback_fault_percent = CALLBACK_FAULT_PERCENT, callback_late_ms = 200 }
+    local dalle = require "dalle"
+    local previous = client
+    client = assert(dalle.new { api_key = "test-key", base_url = mock.url,
+      callback_listen = "127.0.0.1:0", timeout = 0.25, poll_interval = 0.01,
+      max_poll_interval = 0.02, callback_poll_interval = 1 })
+    local outcomes = {}
+    local ok, run_error = pcall(run, 1, CALLBACK_JOBS, outcomes, "callback soak ")
+    local created = {}
+    for _, job in ipairs(mock:jobs()) do
+      if job.prompt:find("^callback soak ") then
+        assert.is_nil(created[job.prompt], "created twice: " .. job.prompt)
+        created[job.prompt] = job
+      end
+    end
+    client:close()
+    client = previous
+    assert(ok, run_error)
+    local succeeded, failed, faulted = 0, 0, 0
+    for i = 1, CALLBACK_JOBS do
+      local prompt = "callback soak " .. i
+      local outcome = outcomes[prompt]
+      assert.is_not_nil(outcome, prompt .. " never ended")
+      local job = created[prompt]
+      if job and type(job.callback_fault) == "string" then faulted = faulted + 1 end
+      if type(outcome) == "string" then
+        succeeded = succeeded + 1
+        assert.equals(job.id, outcome)
+        assert.equals("succeeded", job.state)
+      else
+        failed = failed + 1
+        assert.is_true(EXPLAINED[outcome.kind] ~= nil, prompt .. ": " .. tostring(outcome))
+      end
+    end
+    io.stdout:write(string.format("# soak: %d jobs by callback, %d ok, %d errors, %d with a "
+      .. "faulted callback\n", CALLBACK_JOBS, succeeded, failed, faulted))
+    assert.is_true(faulted > CALLBACK_JOBS / 5 and faulted < CALLBACK_JOBS * 3 / 5)
+    assert.is_true(succeeded > CALLBACK_JOBS / 2)
   end)
 end)
