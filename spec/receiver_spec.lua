@@ -375,8 +375,8 @@ describe("the callback receiver over TLS", function()
     mock = helper.start_mock { "--polls", "0", "--delay-ms", "200" }
     dir = helper.tmpdir()
     assert(helper.run_ok("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
-      .. "-nodes -days 1 -subj /CN=127.0.0.1 -keyout " .. sh_quote(dir .. "/key.pem") .. " -out " .. sh_quote(dir .. "/cert.pem")
-      .. " >/dev/null 2>&1"))
+      .. "-nodes -days 1 -subj /CN=127.0.0.1 -keyout " .. sh_quote(dir .. "/key.pem")
+      .. " -out " .. sh_quote(dir .. "/cert.pem") .. " >/dev/null 2>&1"))
   end)
   teardown(function()
     mock:stop()
