@@ -145,8 +145,23 @@ local function poll(mock, id, extra)
   return curl("-H 'x-api-key: test-key' " .. (extra or ""), mock.url .. "/sdk/art/" .. id)
 end
 
+-- /_mock/jobs, with each callback's end time checked (a time of the
+-- client's clock, already passed) and taken out, so outcomes compare whole.
+local function timed_jobs(mock)
+  local jobs = mock:jobs()
+  local now = require("dalle.core").now()
+  for _, job in ipairs(jobs) do
+    for _, outcome in ipairs(job.callbacks) do
+      assert.is_number(outcome.at)
+      assert.is_true(outcome.at > 0 and outcome.at <= now, "a callback ended at " .. outcome.at)
+      outcome.at = nil
+    end
+  end
+  return jobs
+end
+
 local function job_of(mock, id)
-  for _, job in ipairs(mock:jobs()) do
+  for _, job in ipairs(timed_jobs(mock)) do
     if job.id == id then return job end
   end
   error("no job " .. id .. " in /_mock/jobs")
@@ -163,7 +178,7 @@ end
 -- Every job, once none has a callback POST left to make or end.
 local function all_settled(mock)
   return eventually("every callback to end", function()
-    local jobs = mock:jobs()
+    local jobs = timed_jobs(mock)
     for _, job in ipairs(jobs) do
       if job.state == "pending" or job.callbacks_pending > 0 then return nil end
     end

@@ -27,6 +27,7 @@
 typedef struct callback_outcome {
     long status;       /* the receiver's answer, or 0 */
     const char *error; /* when there was none: why */
+    double ended_at;   /* mock_now() when it ended: the receiver had it by then */
 } callback_outcome;
 
 typedef struct job {
@@ -339,6 +340,7 @@ void jobs_callback_ended(job_ref ref, long status, const char *error)
         if (j->outcome_count < CALLBACK_SENDS_MAX) {
             j->outcomes[j->outcome_count].status = status;
             j->outcomes[j->outcome_count].error = error;
+            j->outcomes[j->outcome_count].ended_at = mock_now();
             j->outcome_count++;
         }
         if (j->callbacks_left && j->index < owed_from) owed_from = j->index;
@@ -379,10 +381,10 @@ void jobs_to_json(mock_buf *out)
             if (j->outcomes[k].error) {
                 buf_puts(out, "{\"error\":");
                 json_cstring(out, j->outcomes[k].error);
-                buf_puts(out, "}");
             } else {
-                buf_printf(out, "{\"status\":%ld}", j->outcomes[k].status);
+                buf_printf(out, "{\"status\":%ld", j->outcomes[k].status);
             }
+            buf_printf(out, ",\"at\":%.6f}", j->outcomes[k].ended_at);
         }
         buf_puts(out, "]}");
     }

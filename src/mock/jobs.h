@@ -75,7 +75,8 @@ void jobs_callback_ended(job_ref job, long status, const char *error);
 /* [{"id","prompt","state","polls","gets","callback_fault","callbacks_pending",
  * "callbacks"},...] in creation order; the id is always a string, whatever
  * the shape; polls counts the pending polls answered, gets every GET of the
- * job; callbacks is [{"status":N} or {"error":"..."},...] per POST ended. */
+ * job; callbacks is [{"status":N} or {"error":"..."},...] per POST ended,
+ * each with "at", when it ended (mock_now()). */
 void jobs_to_json(mock_buf *out);
 
 void jobs_clear(void);

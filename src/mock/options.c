@@ -227,7 +227,8 @@ static const char usage_callbacks[] =
     "sends them all at once. In /_mock/jobs callback_fault is the job's fault (null:\n"
     "none), callbacks_pending the POSTs it has still to make or end, and callbacks\n"
     "one entry per POST ended: {\"status\":N}, the receiver's answer, or\n"
-    "{\"error\":\"...\"} when there was none (refused, timed out, ...).\n";
+    "{\"error\":\"...\"} when there was none (refused, timed out, ...), each with\n"
+    "\"at\", when it ended, in seconds of CLOCK_MONOTONIC.\n";
 
 typedef struct option_spec {
     const char *name;

@@ -176,6 +176,13 @@ uint64_t mock_hash(const void *data, size_t len)
     return hash;
 }
 
+double mock_now(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+}
+
 uint64_t mock_now_ms(void)
 {
     struct timespec now;

@@ -56,6 +56,9 @@ void pairs_free(mock_pairs *pairs);
 uint64_t mock_hash(const void *data, size_t len);
 
 uint64_t mock_now_ms(void);
+/* The same clock in seconds (CLOCK_MONOTONIC, as the client's dalle.core
+ * now()), for times another process on this machine compares. */
+double mock_now(void);
 /* Strict decimal: digits only, at most `max`. Returns 0, or -1 if not. */
 int mock_parse_ulong(const char *text, unsigned long max, unsigned long *out);
 
