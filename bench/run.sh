@@ -1,6 +1,7 @@
 #!/bin/sh
 # run.sh: the benchmark harness: builds what it needs, runs every client row against
-# a fresh dalle-mock and prints one markdown table plus the pending-memory and idle-CPU lines.
+# a fresh dalle-mock and prints one markdown table plus the pending-memory and idle-CPU lines,
+# then bench/hosts.lua's table of the apps that embed Lua.
 
 # Usage: bench/run.sh [--jobs N] [--rounds N] [--no-pin] [--smoke]
 #   --jobs N    jobs per row (default 5000; the curl CLI row runs at most 100)
@@ -12,7 +13,10 @@
 #               client's CPU and caches)
 #   --smoke   tiny runs (50 jobs, whatever --jobs says) that only prove every row
 #             still works end to end; a row that fails or cannot run (a missing
-#             package) fails the run
+#             package) fails the run; an app of bench/hosts.lua that is not
+#             installed is left out, one that is installed and fails fails it
+# --jobs applies to the client rows; bench/hosts.lua makes 200 calls in each app
+# (5 with --smoke), --rounds times, placed as --no-pin says.
 # The table goes to stdout, progress and client errors to stderr. Exits 1 if
 # any row failed. All traffic goes to 127.0.0.1; every mock started is stopped.
 set -eu
@@ -289,6 +293,17 @@ while [ "$round" -lt "$rounds" ]; do
     done
 done
 
+# The apps that embed Lua, each installed one (make deps-hosts) in a row.
+say "apps that embed Lua (bench/hosts.lua)"
+host_options="--rounds $rounds"
+if [ "$smoke" = 1 ]; then host_options=--smoke; fi
+if [ "$pin" = 0 ]; then host_options="$host_options --no-pin"; fi
+# shellcheck disable=SC2086
+if ! lua5.4 bench/hosts.lua $host_options >"$state/hosts"; then
+    failures=$((failures + 1))
+    say "an app of bench/hosts.lua FAILED"
+fi
+
 cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 memory_gib=$(awk '/^MemTotal:/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)
 os_name=$(sed -n 's/^PRETTY_NAME="\(.*\)"$/\1/p' /etc/os-release 2>/dev/null || true)
@@ -397,6 +412,9 @@ $2 == "lag" {
         }
         for (i = 1; i <= others; i++) print "- " other[i]
     }' "$state/lag"
+
+echo
+cat "$state/hosts"
 
 if [ "$failures" != 0 ]; then
     say "$failures row(s) failed"

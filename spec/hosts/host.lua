@@ -1,7 +1,8 @@
--- Shared by the specs that run lua-dalle inside a real app (spec/hosts/):
--- deciding whether the app can run here, starting it under a watchdog and
--- stopping it, the environment that points its Lua at this checkout and a
--- mock, and measuring it (CPU time, ticker lags, the files it wrote).
+-- Shared by the specs that run lua-dalle inside a real app (spec/hosts/)
+-- and by bench/hosts.lua: deciding whether the app can run here, starting
+-- it under a watchdog (nginx with its configs) and stopping it, the
+-- environment that points its Lua at this checkout and a mock, and
+-- measuring it (CPU time, ticker lags, the files it wrote).
 local helper = require "helper"
 local now = require("dalle.core").now
 
@@ -10,6 +11,11 @@ local host = {}
 local sh_quote = helper.sh_quote
 local PNG_SIGNATURE = "\137PNG\r\n\26\n"
 local CLOCK_TICKS = tonumber(helper.capture("getconf CLK_TCK"))
+-- Seconds a curl request of host.get may take: every call in the apps ends within 30.
+local CURL_MAX_TIME = 40
+local NGINX_START_SECONDS = 10
+-- Ports picked free can be taken before nginx binds them: tries this often.
+local NGINX_PORT_ATTEMPTS = 3
 
 -- The checkout's absolute path: the apps run elsewhere and load its code.
 host.CHECKOUT = (helper.capture("pwd"):gsub("%s+$", ""))
@@ -141,6 +147,88 @@ end
 -- Whether the file at `path` exists and starts as a PNG does.
 function host.is_png(path)
   return (helper.read_file(path) or ""):sub(1, #PNG_SIGNATURE) == PNG_SIGNATURE
+end
+
+-- GET url --> body, seconds it took (nil, curl's words when it failed).
+function host.get(url)
+  local out = helper.capture("curl -sS --max-time " .. CURL_MAX_TIME .. " -w '\\n%{time_total}' "
+    .. sh_quote(url) .. " 2>&1")
+  local body, seconds = out:match("^(.*)\n([%d.]+)$")
+  if not body then return nil, out end
+  return body, tonumber(seconds)
+end
+
+-- nginx with lua-nginx-module, as scripts/hosts/install-nginx.sh unpacks it
+-- beside Debian's luajit, running spec/hosts/nginx/'s configs and app.
+local nginx = {
+  PREFIX = os.getenv("DALLE_NGINX_PREFIX") or "/opt/lua-dalle-hosts/nginx",
+  CORE_DIR = "build/luajit",
+}
+host.nginx = nginx
+
+-- Writes run/<name> from spec/hosts/nginx/<name> with its @NAME@s filled.
+function nginx.write_config(name, run, port)
+  local checkout = host.CHECKOUT
+  local values = {
+    MODULES = nginx.PREFIX .. "/usr/lib/nginx/modules",
+    RUN = run,
+    PORT = port and tostring(port),
+    LUA_PATH = checkout .. "/lua/?.lua;" .. checkout .. "/lua/?/init.lua;" .. checkout
+      .. "/spec/hosts/nginx/?.lua;" .. nginx.PREFIX .. "/usr/share/lua/5.1/?.lua;;",
+    LUA_CPATH = checkout .. "/" .. nginx.CORE_DIR .. "/?.so;;",
+  }
+  local template = assert(helper.read_file("spec/hosts/nginx/" .. name))
+  local file = assert(io.open(run .. "/" .. name, "w"))
+  file:write((template:gsub("@([%u_]+)@", values)))
+  file:close()
+end
+
+-- The command line running the unpacked nginx on run/<config>.
+function nginx.command(run, config)
+  return "env -u LUA_PATH -u LUA_CPATH -u LUA_INIT LD_LIBRARY_PATH=" .. sh_quote(nginx.PREFIX .. "/luajit-lib")
+    .. " " .. sh_quote(nginx.PREFIX .. "/usr/sbin/nginx") .. " -p " .. sh_quote(run .. "/") .. " -c "
+    .. sh_quote(run .. "/" .. config)
+end
+
+-- Starts nginx in the foreground on a free loopback port, running
+-- spec/hosts/nginx/app.lua against the mock at `mock_url` with its images
+-- into `images`, killed after `timeout` seconds; `wrapper` (words such as
+-- "taskset -c 1", or nil) goes before nginx's command. Returns {pid (of
+-- timeout), worker (nginx's pid), url} once it answers.
+function nginx.start(run, mock_url, images, timeout, wrapper)
+  local context = ""
+  for _ = 1, NGINX_PORT_ATTEMPTS do
+    local port = helper.closed_port()
+    nginx.write_config("nginx.conf", run, port)
+    local pid = helper.capture("DALLE_MOCK_URL=" .. sh_quote(mock_url) .. " DALLE_NGINX_IMAGES="
+      .. sh_quote(images) .. " timeout -k 5 " .. timeout .. " " .. (wrapper and wrapper .. " " or "")
+      .. nginx.command(run, "nginx.conf") .. " >" .. sh_quote(run .. "/stderr.log") .. " 2>&1 & echo $!"):match("%d+")
+    local url = "http://127.0.0.1:" .. port
+    local started = now()
+    while host.alive(pid) and now() - started < NGINX_START_SECONDS do
+      local body = host.get(url .. "/tick")
+      local worker = body and host.read_lines(body).pid[1]
+      if worker then return { pid = pid, worker = worker, url = url } end
+      helper.sleep(0.05)
+    end
+    context = (helper.read_file(run .. "/stderr.log") or "") .. (helper.read_file(run .. "/error.log") or "")
+    if host.alive(pid) then
+      os.execute("kill " .. pid)
+      break
+    end
+    if not context:find("Address already in use", 1, true) then break end
+  end
+  error("nginx did not start:\n" .. context)
+end
+
+-- Stops what nginx.start started.
+function nginx.stop(started)
+  os.execute("kill " .. started.pid .. " 2>/dev/null")
+  for _ = 1, 100 do
+    if not host.alive(started.pid) and not host.alive(started.worker) then return end
+    helper.sleep(0.05)
+  end
+  os.execute("kill -9 " .. started.pid .. " " .. started.worker .. " 2>/dev/null")
 end
 
 return host

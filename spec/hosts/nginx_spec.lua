@@ -15,12 +15,9 @@ local JOBS = 20
 -- Each job takes this long at the mock: a ticker that never paused that
 -- long shows no wait held up the worker.
 local JOB_DELAY_MS = 2000
-local PREFIX = os.getenv("DALLE_NGINX_PREFIX") or "/opt/lua-dalle-hosts/nginx"
 -- nginx is killed by then whatever happens to this spec.
 local HOST_TIMEOUT = 55
 local START_SECONDS = 10
--- Ports picked free can be taken before nginx binds them: tries this often.
-local PORT_ATTEMPTS = 3
 -- Seconds a curl request may take: every call in the app ends within 30.
 local CURL_MAX_TIME = 40
 -- The worker's CPU time over the run, as a share of the wall time, stays
@@ -35,20 +32,11 @@ local MID_RUN_SECONDS = 0.5
 -- driver still stepping every few milliseconds adds well over 100 a second.
 local MAX_IDLE_EXTRA_WAKEUPS = 50
 local IDLE_SECONDS = 1
-local CORE_DIR = "build/luajit"
 -- The app's calls made where nginx cannot wait, by phase.
 local REFUSING_PHASES = { "init_worker", "set", "header_filter", "log" }
 
-local sh_quote, alive, read_lines, cpu_seconds = helper.sh_quote, host.alive, host.read_lines, host.cpu_seconds
-
--- GET url --> body, seconds it took (nil, curl's words when it failed).
-local function get(url)
-  local out = helper.capture("curl -sS --max-time " .. CURL_MAX_TIME .. " -w '\\n%{time_total}' "
-    .. sh_quote(url) .. " 2>&1")
-  local body, seconds = out:match("^(.*)\n([%d.]+)$")
-  if not body then return nil, out end
-  return body, tonumber(seconds)
-end
+local sh_quote, read_lines, cpu_seconds, get = helper.sh_quote, host.read_lines, host.cpu_seconds, host.get
+local nginx_host = host.nginx
 
 -- Starts one curl fetching every request {path, name} from `base` side by
 -- side, each body into dir/<name>; returns a function that waits for it and
@@ -76,70 +64,9 @@ local function wakeups(pid)
   return tonumber(status:match("\nvoluntary_ctxt_switches:%s*(%d+)"))
 end
 
--- Writes run/<name> from spec/hosts/nginx/<name> with its @NAME@s filled.
-local function write_config(name, run, port)
-  local checkout = host.CHECKOUT
-  local values = {
-    MODULES = PREFIX .. "/usr/lib/nginx/modules",
-    RUN = run,
-    PORT = port and tostring(port),
-    LUA_PATH = checkout .. "/lua/?.lua;" .. checkout .. "/lua/?/init.lua;" .. checkout
-      .. "/spec/hosts/nginx/?.lua;" .. PREFIX .. "/usr/share/lua/5.1/?.lua;;",
-    LUA_CPATH = checkout .. "/" .. CORE_DIR .. "/?.so;;",
-  }
-  local template = assert(helper.read_file("spec/hosts/nginx/" .. name))
-  local file = assert(io.open(run .. "/" .. name, "w"))
-  file:write((template:gsub("@([%u_]+)@", values)))
-  file:close()
-end
-
--- The command line running the unpacked nginx on run/<config>.
-local function nginx_command(run, config)
-  return "env -u LUA_PATH -u LUA_CPATH -u LUA_INIT LD_LIBRARY_PATH=" .. sh_quote(PREFIX .. "/luajit-lib")
-    .. " " .. sh_quote(PREFIX .. "/usr/sbin/nginx") .. " -p " .. sh_quote(run .. "/") .. " -c "
-    .. sh_quote(run .. "/" .. config)
-end
-
--- Starts nginx in the foreground on a free loopback port, under timeout(1);
--- returns {pid (of timeout), worker (nginx's pid), url} once it answers.
-local function start_nginx(run, mock_url, images)
-  local context = ""
-  for _ = 1, PORT_ATTEMPTS do
-    local port = helper.closed_port()
-    write_config("nginx.conf", run, port)
-    local pid = helper.capture("DALLE_MOCK_URL=" .. sh_quote(mock_url) .. " DALLE_NGINX_IMAGES="
-      .. sh_quote(images) .. " timeout -k 5 " .. HOST_TIMEOUT .. " " .. nginx_command(run, "nginx.conf")
-      .. " >" .. sh_quote(run .. "/stderr.log") .. " 2>&1 & echo $!"):match("%d+")
-    local url = "http://127.0.0.1:" .. port
-    local started = now()
-    while alive(pid) and now() - started < START_SECONDS do
-      local body = get(url .. "/tick")
-      local worker = body and read_lines(body).pid[1]
-      if worker then return { pid = pid, worker = worker, url = url } end
-      helper.sleep(0.05)
-    end
-    context = (helper.read_file(run .. "/stderr.log") or "") .. (helper.read_file(run .. "/error.log") or "")
-    if alive(pid) then
-      os.execute("kill " .. pid)
-      break
-    end
-    if not context:find("Address already in use", 1, true) then break end
-  end
-  error("nginx did not start:\n" .. context)
-end
-
-local function stop_nginx(nginx)
-  os.execute("kill " .. nginx.pid .. " 2>/dev/null")
-  for _ = 1, 100 do
-    if not alive(nginx.pid) and not alive(nginx.worker) then return end
-    helper.sleep(0.05)
-  end
-  os.execute("kill -9 " .. nginx.pid .. " " .. nginx.worker .. " 2>/dev/null")
-end
-
 describe("nginx", function()
-  local skipped, reason = host.skip_reason { name = "nginx", lua = "LuaJIT", core_dir = CORE_DIR,
-    prefix = PREFIX, package = "nginx with lua-nginx-module", install = "scripts/hosts/install-nginx.sh" }
+  local skipped, reason = host.skip_reason { name = "nginx", lua = "LuaJIT", core_dir = nginx_host.CORE_DIR,
+    prefix = nginx_host.PREFIX, package = "nginx with lua-nginx-module", install = "scripts/hosts/install-nginx.sh" }
   if skipped then
     it(skipped, function() pending(reason) end)
     return
@@ -152,12 +79,12 @@ describe("nginx", function()
     run = helper.tmpdir()
     images, responses = run .. "/images", run .. "/responses"
     assert(helper.run_ok("mkdir " .. sh_quote(images) .. " " .. sh_quote(responses)))
-    nginx = start_nginx(run, mock.url, images)
+    nginx = nginx_host.start(run, mock.url, images, HOST_TIMEOUT)
     submits_at_start = #mock:requests_to("submit")
   end)
 
   teardown(function()
-    if nginx then stop_nginx(nginx) end
+    if nginx then nginx_host.stop(nginx) end
     if mock then mock:stop() end
     if run then helper.rmdir(run) end
   end)
@@ -272,9 +199,9 @@ describe("nginx", function()
   it("refuses a client made in init_by_lua, which every worker would share after the fork", function()
     local check = helper.tmpdir()
     finally(function() helper.rmdir(check) end)
-    write_config("init_phase.conf", check)
+    nginx_host.write_config("init_phase.conf", check)
     local output = helper.capture("timeout -k 5 " .. START_SECONDS .. " "
-      .. nginx_command(check, "init_phase.conf") .. " 2>&1; echo \"exit $?\"")
+      .. nginx_host.command(check, "init_phase.conf") .. " 2>&1; echo \"exit $?\"")
       .. (helper.read_file(check .. "/error.log") or "")
     assert.matches("lua-dalle: a client made in nginx's init phase (init_by_lua*) would be shared by every "
       .. "worker process after the fork; make it in init_worker_by_lua* or in a handler", output, 1, true)

@@ -11,6 +11,9 @@ local now = require("dalle.core").now
 local MOCK_URL = assert(os.getenv("DALLE_MOCK_URL"), "DALLE_MOCK_URL is not set")
 local OUT_DIR = assert(os.getenv("DALLE_OUT_DIR"), "DALLE_OUT_DIR is not set")
 local TICK_MS = 10
+-- Small images: the mock drawing large ones takes the CPUs HAProxy shares
+-- with it, and the ticker would measure that.
+local SIZE = "256x256"
 
 -- How many of the adapter's driver tasks run.
 local drivers_running = 0
@@ -27,7 +30,7 @@ local client = assert(dalle.new {
 -- and text; and the seconds it took.
 local function make_image(name, timeout)
   local started = now()
-  local result, err = client:generate { prompt = "haproxy " .. name, timeout = timeout }
+  local result, err = client:generate { prompt = "haproxy " .. name, size = SIZE, timeout = timeout }
   if result then
     local _
     _, err = client:download(result, OUT_DIR .. "/" .. name .. ".png")
@@ -55,9 +58,10 @@ end)
 
 -- How late each tick came, in ms, since /tick was last read.
 local lags = {}
+local ticking = true
 core.register_task(function()
   local last = now()
-  while true do
+  while ticking do
     core.msleep(TICK_MS)
     local t = now()
     lags[#lags + 1] = math.max(0, (t - last) * 1000 - TICK_MS)
@@ -65,7 +69,10 @@ core.register_task(function()
   end
 end)
 
+-- /tick?stop=1 also stops the ticker for good (bench/hosts.lua measures
+-- HAProxy idle without it).
 core.register_service("tick", "http", function(applet)
+  if applet.qs:find("stop=1", 1, true) then ticking = false end
   local lines = {}
   for i, lag in ipairs(lags) do lines[i] = string.format("%.3f", lag) end
   lags = {}

@@ -12,6 +12,9 @@ local M = {}
 local MOCK_URL = os.getenv("DALLE_MOCK_URL")
 local IMAGES = os.getenv("DALLE_NGINX_IMAGES")
 local TICK_SECONDS = 0.01
+-- Small images: the mock drawing large ones takes the CPUs nginx shares
+-- with it, and the ticker would measure that.
+local SIZE = "256x256"
 -- Seconds any one call here may take: the spec is over long before.
 local CALL_TIMEOUT = 30
 -- When a timer cancels a job or closes a client that a request waits on.
@@ -32,13 +35,14 @@ end
 local client = new_client()
 
 local lags = {}
+local ticking = true
 local in_flight = 0
 -- Phase --> what a call made there returned.
 local refused = {}
 
 -- generate, then download into IMAGES/<name>.png; a line saying how it went.
 local function make_image(with, name)
-  local result, err = with:generate { prompt = "nginx " .. name, timeout = CALL_TIMEOUT }
+  local result, err = with:generate { prompt = "nginx " .. name, size = SIZE, timeout = CALL_TIMEOUT }
   if result then result, err = with:download(result, IMAGES .. "/" .. name .. ".png") end
   if not result then return "failed " .. tostring(err) end
   return "saved " .. name
@@ -54,11 +58,14 @@ end
 
 function M.init_worker()
   local last = now()
-  assert(ngx.timer.every(TICK_SECONDS, function()
+  local function tick(premature)
+    if premature or not ticking then return end
     local t = now()
     lags[#lags + 1] = math.max(0, t - last - TICK_SECONDS)
     last = t
-  end))
+    assert(ngx.timer.at(TICK_SECONDS, tick))
+  end
+  assert(ngx.timer.at(TICK_SECONDS, tick))
   M.job_refused()
 end
 
@@ -70,11 +77,13 @@ function M.job()
 end
 
 -- The worker's pid, the jobs in flight now, and the ticks' lags in seconds
--- since the last ?clear=1.
+-- since the last ?clear=1. ?stop=1 stops the ticker for good (bench/hosts.lua
+-- measures the idle worker without it).
 function M.tick()
   local out = { "pid " .. ngx.worker.pid(), "in_flight " .. in_flight }
   for _, lag in ipairs(lags) do out[#out + 1] = "lag " .. lag end
   if ngx.var.arg_clear then lags = {} end
+  if ngx.var.arg_stop then ticking = false end
   ngx.say(table.concat(out, "\n"))
 end
 

@@ -2,7 +2,10 @@
 -- natural code in Neovim's own coroutines next to a 10 ms uv ticker, then a
 -- cancel and a close from luv callbacks, then a call in the main thread;
 -- writes what it saw, one "key value" line each, to $DALLE_NVIM_RESULTS and
--- quits. The spec passes the mock's URL and the image directory.
+-- quits. The spec passes the mock's URL and the image directory;
+-- bench/hosts.lua also passes DALLE_NVIM_JOBS (default 20) and
+-- DALLE_NVIM_IDLE_SECONDS: after the jobs, Neovim then rests that long with
+-- the ticker ticking, and idles as long with it stopped, before the cancel.
 -- luacheck: read globals vim
 local script = debug.getinfo(1, "S").source:sub(2)
 local root = script:match("^(.*)/spec/hosts/nvim/[^/]+$")
@@ -14,7 +17,8 @@ local mock_url = os.getenv("DALLE_MOCK_URL")
 local images = os.getenv("DALLE_NVIM_IMAGES")
 local results_file = os.getenv("DALLE_NVIM_RESULTS")
 
-local JOBS = 20
+local JOBS = tonumber(os.getenv("DALLE_NVIM_JOBS")) or 20
+local IDLE_SECONDS = tonumber(os.getenv("DALLE_NVIM_IDLE_SECONDS"))
 local TICK_MS = 10
 -- Small images: the mock drawing large ones takes the CPUs Neovim shares
 -- with it, and the ticker would measure that.
@@ -97,15 +101,40 @@ local function spawn(label, body)
   end)()
 end
 
--- How late each tick came while `ticking` is on.
-local ticks, ticking, last_tick = 0, false, nil
+-- How late each tick came, noted under `lag_key` while it is set; while the
+-- jobs run, also when (tick_at, seconds since they started).
+local ticks, lag_key, last_tick, jobs_started = 0, nil, nil, nil
 local ticker = uv.new_timer()
-ticker:start(TICK_MS, TICK_MS, function()
+local function tick()
   local t = now()
   ticks = ticks + 1
-  if ticking and last_tick then note("lag", math.max(0, t - last_tick - TICK_MS / 1000)) end
+  if lag_key and last_tick then
+    note(lag_key, math.max(0, t - last_tick - TICK_MS / 1000))
+    if lag_key == "lag" then note("tick_at", t - jobs_started) end
+  end
   last_tick = t
-end)
+end
+ticker:start(TICK_MS, TICK_MS, tick)
+
+-- With IDLE_SECONDS set: rests that long, the lags noted as rest_lag, then
+-- idles as long with the ticker stopped, noting the CPU time it took; then
+-- `continue`.
+local function idle_then(continue)
+  if not IDLE_SECONDS then return continue() end
+  lag_key = "rest_lag"
+  local window = uv.new_timer()
+  window:start(IDLE_SECONDS * 1000, 0, function()
+    lag_key = nil
+    ticker:stop()
+    local cpu_before = cpu_seconds()
+    window:start(IDLE_SECONDS * 1000, 0, function()
+      note("idle_cpu_seconds", cpu_seconds() - cpu_before)
+      window:close()
+      ticker:start(TICK_MS, TICK_MS, tick)
+      vim.schedule(continue)
+    end)
+  end)
+end
 
 local client = new_client()
 note("adapter_loaded", package.loaded["dalle.nvim"] ~= nil)
@@ -149,7 +178,7 @@ local function cancel_from_callback()
 end
 
 local done, start, cpu_start = 0, now(), cpu_seconds()
-ticking = true
+lag_key, jobs_started = "lag", start
 for i = 1, JOBS do
   spawn("job " .. i, function()
     local result, err = client:generate { prompt = "nvim job " .. i, size = SIZE, timeout = 30 }
@@ -160,13 +189,13 @@ for i = 1, JOBS do
     use_editor("downloaded " .. i)
     done = done + 1
     if done == JOBS then
-      ticking = false
+      lag_key = nil
       note("jobs_done", done)
       note("run_seconds", now() - start)
       note("run_cpu_seconds", cpu_seconds() - cpu_start)
       vim.schedule(function()
         note("idle_poll_active", any_poll_active())
-        cancel_from_callback()
+        idle_then(cancel_from_callback)
       end)
     end
   end)
