@@ -26,7 +26,7 @@ is_http_url 4096 src/rules.c
 rules_check 8192 src/rules.c
 schedule 4096 src/schedule.c
 base64 8192 src/base64.c
-callback_path 4096 src/callbacks.c
+callback_path 4096 src/callbacks.c,src/schedule.c
 json_parse 8192 src/mock/json_in.c,src/mock/json_out.c,src/mock/util.c,src/rules.c"
 
 build() {

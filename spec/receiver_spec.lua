@@ -135,13 +135,19 @@ describe("the callback receiver", function()
   it("never puts a token in a log record or an error", function()
     client:close()
     local records = {}
-    client = receiver_client(mock, { log = function(r) records[#records + 1] = r.message end })
-    assert(client:generate { prompt = "logged" })
+    client = receiver_client(mock, { log = function(r) records[#records + 1] = r end })
+    local started = now()
+    local result = assert(client:generate { prompt = "logged" })
     local token = submitted_callbacks(mock)[1]:match("([^/]+)$")
     local callback_logged = false
-    for _, line in ipairs(records) do
-      assert.is_nil(line:find(token, 1, true))
-      if line:find("callback for job", 1, true) then callback_logged = true end
+    for _, record in ipairs(records) do
+      assert.is_nil(record.message:find(token, 1, true))
+      if record.event == "callback" then
+        callback_logged = true
+        assert.equals(result.id, record.job)
+        assert.matches("callback for job", record.message, 1, true)
+        assert.is_true(record.received_at > started and record.received_at <= now())
+      end
     end
     assert.is_true(callback_logged)
     assert.is_nil(tostring(client):find(token, 1, true))

@@ -1,6 +1,8 @@
 /* The callbacks a client expects, by token and by event id (see callbacks.h). */
 #include "callbacks.h"
 
+#include "schedule.h"
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -205,6 +207,7 @@ int dalle_callbacks_arrive(dalle_callbacks *cb, const char *token, const char *b
     free(e->body);
     e->body = copy;
     e->body_len = len;
+    e->arrived_at = dalle_now();
     if (!e->queued) {
         e->queued = 1;
         if (cb->arrived_tail)

@@ -16,7 +16,8 @@ typedef struct dalle_callback {
     long long id; /* the step() event id its arrivals carry */
     char *body;   /* the latest body not yet handed out, or NULL */
     size_t body_len;
-    int queued; /* on the arrived list */
+    double arrived_at; /* when that body was filed (dalle_now() clock) */
+    int queued;        /* on the arrived list */
     struct dalle_callback *next_by_token, *next_by_id, *next_arrived;
 } dalle_callback;
 

@@ -476,11 +476,13 @@ static int collect(lua_State *L, client *c, int count)
         dalle_transport_release(&c->transport, tr);
     }
     while ((arrival = dalle_callbacks_next(&c->callbacks))) {
-        lua_createtable(L, 0, 3);
+        lua_createtable(L, 0, 4);
         lua_pushinteger(L, (lua_Integer)arrival->id);
         lua_setfield(L, -2, "id");
         lua_pushboolean(L, 1);
         lua_setfield(L, -2, "callback");
+        lua_pushnumber(L, arrival->arrived_at);
+        lua_setfield(L, -2, "at");
         lua_pushlstring(L, arrival->body, arrival->body_len);
         lua_setfield(L, -2, "body");
         dalle_callbacks_taken(&c->callbacks, arrival);
@@ -616,7 +618,8 @@ static int l_listen(lua_State *L)
 }
 
 /* expect_callback() -> id, token: a fresh secret token; whatever is POSTed
- * to a path ending in it comes out of step() as {id=, callback=true, body=}. */
+ * to a path ending in it comes out of step() as {id=, callback=true, body=,
+ * at=} (at: when it arrived, now()'s clock). */
 static int l_expect_callback(lua_State *L)
 {
     client *c = check_client(L);

@@ -92,7 +92,7 @@ end
 -- by default) is confirmed by a poll now.
 function Job:_on_callback(event)
   local context = self._context
-  context.exchange:log { event = "callback", job = self.id,
+  context.exchange:log { event = "callback", job = self.id, received_at = event.at,
     message = "callback for job " .. self.id .. " (" .. context.callbacks:url() .. "/...)" }
   if not context.config.callback_confirm then
     local reading = response.parse(event.body, "the callback for job", self.id)
