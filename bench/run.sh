@@ -1,7 +1,8 @@
 #!/bin/sh
 # run.sh: the benchmark harness: builds what it needs, runs every client row against
 # a fresh dalle-mock and prints one markdown table plus the pending-memory and idle-CPU lines,
-# then bench/hosts.lua's table of the apps that embed Lua.
+# then bench/hosts.lua's table of the apps that embed Lua, bench/callbacks.lua's
+# results by callback against polling, and bench/cli.sh's `dalle batch` cost.
 
 # Usage: bench/run.sh [--jobs N] [--rounds N] [--no-pin] [--smoke]
 #   --jobs N    jobs per row (default 5000; the curl CLI row runs at most 100)
@@ -304,6 +305,37 @@ if ! lua5.4 bench/hosts.lua $host_options >"$state/hosts"; then
     say "an app of bench/hosts.lua FAILED"
 fi
 
+# Results by callback against polling alone, on one mock whose jobs need no
+# polls, placed as the client rows are.
+callback_jobs=$((smoke == 1 ? 50 : 1000))
+idle_probe_seconds=$((smoke == 1 ? 1 : 5))
+: >"$state/callbacks"
+for mode in callback trust burst poll idle-receiver idle-none; do
+    say "callbacks: $mode (bench/callbacks.lua)"
+    start_mock 0
+    case $mode in
+        idle-*) args="idle $base $api_key $idle_probe_seconds ${mode#idle-}" ;;
+        *) args="run $base $api_key $callback_jobs $mode" ;;
+    esac
+    # shellcheck disable=SC2086
+    if $pin_client env "LUA_PATH=$lua_path" "LUA_CPATH=$repo/build/lua5.4/?.so;;" \
+        lua5.4 bench/callbacks.lua $args >"$state/out" 2>"$state/err"; then
+        echo "$mode $(tail -n 1 "$state/out")" >>"$state/callbacks"
+    else
+        fail "callbacks: $mode" "$(tail -n 1 "$state/err")"
+        echo "$mode FAILED" >>"$state/callbacks"
+    fi
+    stop_mock
+done
+
+# The command's cost against the library's (it starts its own mock).
+cli_prompts=$((smoke == 1 ? 50 : 1000))
+say "dalle batch against the library (bench/cli.sh)"
+if ! bench/cli.sh "$cli_prompts" 64 >"$state/cli" 2>"$state/err"; then
+    fail "dalle batch" "$(tail -n 1 "$state/err")"
+    echo "FAILED" >>"$state/cli"
+fi
+
 cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 memory_gib=$(awk '/^MemTotal:/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)
 os_name=$(sed -n 's/^PRETTY_NAME="\(.*\)"$/\1/p' /etc/os-release 2>/dev/null || true)
@@ -415,6 +447,30 @@ $2 == "lag" {
 
 echo
 cat "$state/hosts"
+
+echo
+echo "Results by callback, $callback_jobs jobs in flight, each done at the mock 3 s after its" \
+    "submit (ms from the callback reaching the client's receiver to the job's wait returning;" \
+    "for polling alone, from the job being done at the mock):"
+echo
+echo "| mode | jobs | p50 ms | p99 ms | max ms | GETs/job (mean, max) | wall s |"
+echo "|---|---:|---:|---:|---:|---|---:|"
+awk '$2 == "completed" {
+        what = $1 == "callback" ? "callback, confirmed by a GET" : \
+            $1 == "trust" ? "callback, callback_confirm = false" : \
+            $1 == "burst" ? "callback, all released at once" : "polling alone"
+        printf "| %s | %s | %s | %s | %s | %s, %s | %s |\n", what, $3, $5, $7, $9, $11, $13, $15
+    }
+    $2 == "FAILED" { printf "| %s | FAILED | | | | | |\n", $1 }' "$state/callbacks"
+echo
+awk '$1 ~ /^idle-/ && $2 == "returns" {
+        printf "- idle %ds, step(1) in a loop, %s: step returned %s times\n", seconds, \
+            ($1 == "idle-receiver" ? "a receiver listening" : "no receiver"), $3
+    }' seconds="$idle_probe_seconds" "$state/callbacks"
+
+echo
+echo "dalle batch, $cli_prompts prompts at -j 64, against a Lua script doing the same with the library:"
+sed 's/^/- /' "$state/cli"
 
 if [ "$failures" != 0 ]; then
     say "$failures row(s) failed"

@@ -1,5 +1,5 @@
 #!/bin/sh
-# cli-bench.sh [PROMPTS] [JOBS]: the CPU the `dalle batch` command spends on
+# cli.sh [PROMPTS] [JOBS]: the CPU the `dalle batch` command spends on
 # PROMPTS prompts (default 1000) at -j JOBS (default 64), against the CPU of
 # a plain Lua script that does the same work with the library (submit, wait,
 # download, JOBS at a time, with a journal as the command keeps one; and
