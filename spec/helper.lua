@@ -250,6 +250,21 @@ function helper.base64(bytes)
   return table.concat(out)
 end
 
+-- A module if it loads (an optional package: an event loop), else nil.
+function helper.loaded(name)
+  local ok, module = pcall(require, name)
+  return ok and module or nil
+end
+
+-- A file of JSON lines (a record, a journal), each line decoded.
+function helper.json_lines(path)
+  local out = {}
+  for line in (helper.read_file(path) or ""):gmatch("[^\n]+") do
+    out[#out + 1] = assert(cjson.decode(line))
+  end
+  return out
+end
+
 function helper.read_file(path)
   local f = io.open(path, "rb")
   if not f then return nil end

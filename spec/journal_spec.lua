@@ -3,16 +3,9 @@
 -- back what is unfinished and what is uncertain; a torn last line is
 -- tolerated, other damage named and never written over; one client per file.
 local helper = require "helper"
-local cjson = require "cjson"
 local journal_module = require "dalle.journal"
 
-local function lines_of(path)
-  local out = {}
-  for line in (helper.read_file(path) or ""):gmatch("[^\n]+") do
-    out[#out + 1] = assert(cjson.decode(line))
-  end
-  return out
-end
+local lines_of = helper.json_lines
 
 local function events_of(path, key)
   local out = {}

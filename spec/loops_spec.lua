@@ -33,10 +33,7 @@ local function report_lag(loop, lags)
     p99_ms(lags), #lags))
 end
 
-local function loaded(name)
-  local ok, module = pcall(require, name)
-  return ok and module or nil
-end
+local loaded = helper.loaded
 
 describe("event loops", function()
   local mock

@@ -12,10 +12,7 @@ local WATCHDOG = 30 -- seconds: a broken adapter fails the spec, never hangs it
 local SLOW_POLLS = { poll_interval = 5, max_poll_interval = 5, callback_poll_interval = 10 }
 local QUICK = 3 -- seconds
 
-local function loaded(name)
-  local ok, module = pcall(require, name)
-  return ok and module or nil
-end
+local loaded = helper.loaded
 
 describe("the callback receiver in event loops", function()
   local mock

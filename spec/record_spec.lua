@@ -4,15 +4,8 @@
 -- cannot be written never fails a call.
 local helper = require "helper"
 local dalle = require "dalle"
-local cjson = require "cjson"
 
-local function lines_of(path)
-  local out = {}
-  for line in (helper.read_file(path) or ""):gmatch("[^\n]+") do
-    out[#out + 1] = assert(cjson.decode(line))
-  end
-  return out
-end
+local lines_of = helper.json_lines
 
 local function of_call(lines, call)
   local out = {}
