@@ -210,6 +210,27 @@ describe("the callback receiver", function()
     assert.is_true(tonumber(trickle()) < 2500, "the trickling connection was kept")
   end)
 
+  it("holds at most callback_max_connections at once; more wait their turn", function()
+    client:close()
+    client = receiver_client(mock, { callback_max_connections = 2, callback_timeout = 1 })
+    local prefix, port = client:callback_url()
+    local hold = "bash -c 'exec 3<>/dev/tcp/127.0.0.1/" .. port .. "; sleep 3'"
+    local first, second = background(hold), background(hold)
+    drive_for(client, 0.3)
+    local started = now()
+    -- Waits in the backlog until the receiver drops a silent connection.
+    local third = background("s=$(date +%s%N); curl -s -o /dev/null -w '%{http_code}' -X POST "
+      .. "-d '{}' " .. sh_quote(prefix .. "/" .. string.rep("B", 32))
+      .. "; echo \" $(( ($(date +%s%N) - s) / 1000000 ))\"")
+    drive_for(client, 2)
+    local code, waited = third():match("^(%d+) (%d+)")
+    first()
+    second()
+    assert.equals("404", code)
+    assert.is_true(tonumber(waited) >= 400, "answered after " .. waited .. " ms: no limit")
+    assert.is_true(now() - started < 3)
+  end)
+
   it("serves more than 128 connections at once", function()
     local job = assert(client:submit { prompt = "in the crowd" })
     local prefix = client:callback_url()
