@@ -38,7 +38,9 @@ local function submitted_callbacks(mock)
 end
 
 -- Starts a shell command now and returns a function that reads its output
--- once it ended; the client is stepped meanwhile by the caller.
+-- once it ended; the client is stepped meanwhile by the caller. Reading
+-- blocks without stepping the client, so every command is bounded in time
+-- (curl -m): a receiver that never answers fails the spec, never hangs it.
 local function background(cmd)
   local f = assert(io.popen("unset LD_PRELOAD; " .. cmd .. " 2>&1", "r"))
   return function()
@@ -55,7 +57,7 @@ local function drive_for(client, seconds)
 end
 
 local function curl_status(method, url, extra)
-  return background("curl -s -o /dev/null -w '%{http_code}' -X " .. method .. " "
+  return background("curl -s -m 5 -o /dev/null -w '%{http_code}' -X " .. method .. " "
     .. (extra or "") .. " " .. sh_quote(url))
 end
 
@@ -162,7 +164,7 @@ describe("the callback receiver", function()
     local get = curl_status("GET", live)
     local unknown = curl_status("POST", prefix .. "/" .. string.rep("A", 32), "-d '{}'")
     local junk = curl_status("POST", prefix .. "/not-a-token", "-d '{}'")
-    local allow = background("curl -s -i -X PUT " .. sh_quote(live) .. " | tr -d '\\r' | grep -i '^allow:'")
+    local allow = background("curl -s -m 5 -i -X PUT " .. sh_quote(live) .. " | tr -d '\\r' | grep -i '^allow:'")
     drive_for(client, 0.5)
     assert.equals("405", get())
     assert.equals("404", unknown())
@@ -181,7 +183,7 @@ describe("the callback receiver", function()
     local job = assert(client:submit { prompt = "too large" })
     local live = submitted_callbacks(mock)[1]
     local big = curl_status("POST", live, "-d x -H 'Content-Length: 99999999'")
-    local chunked = background("head -c 20000 /dev/zero | curl -s -o /dev/null -w '%{http_code}' "
+    local chunked = background("head -c 20000 /dev/zero | curl -s -m 5 -o /dev/null -w '%{http_code}' "
       .. "-H 'Transfer-Encoding: chunked' --data-binary @- " .. sh_quote(live))
     drive_for(client, 0.5)
     assert.equals("413", big())
@@ -219,7 +221,7 @@ describe("the callback receiver", function()
     drive_for(client, 0.3)
     local started = now()
     -- Waits in the backlog until the receiver drops a silent connection.
-    local third = background("s=$(date +%s%N); curl -s -o /dev/null -w '%{http_code}' -X POST "
+    local third = background("s=$(date +%s%N); curl -s -m 5 -o /dev/null -w '%{http_code}' -X POST "
       .. "-d '{}' " .. sh_quote(prefix .. "/" .. string.rep("B", 32))
       .. "; echo \" $(( ($(date +%s%N) - s) / 1000000 ))\"")
     drive_for(client, 2)
@@ -240,7 +242,7 @@ describe("the callback receiver", function()
       f:write("url = \"", prefix, "/", string.format("%032d", i), "\"\n", "output = /dev/null\n")
     end
     f:close()
-    local crowd = background("curl -s --parallel --parallel-immediate --parallel-max 300 "
+    local crowd = background("curl -s -m 10 --parallel --parallel-immediate --parallel-max 300 "
       .. "-X POST -d '{}' -w 'code=%{http_code}\\n' -K " .. sh_quote(config))
     local started = now()
     assert(job:wait { timeout = 10 })
@@ -420,7 +422,7 @@ describe("the callback receiver over TLS", function()
     helper.sleep(0.3)
     local body = helper.capture("curl -s -H 'x-api-key: test-key' "
       .. sh_quote(mock.url .. "/sdk/art/" .. job.id))
-    local post = background("curl -s -o /dev/null -w '%{http_code}' --cacert "
+    local post = background("curl -s -m 5 -o /dev/null -w '%{http_code}' --cacert "
       .. sh_quote(dir .. "/cert.pem") .. " -H 'Content-Type: application/json' --data-binary "
       .. sh_quote(body) .. " " .. sh_quote(url))
     assert(job:wait { timeout = 5 })

@@ -14,6 +14,10 @@
 #include <sys/socket.h>
 
 #define LISTEN_BACKLOG 1024
+/* MHD_run again while a run closed connections, at most this many times:
+ * at its connection limit libmicrohttpd stops listening, and takes the
+ * listening socket back only at the start of a run. */
+#define MAX_RUNS_AFTER_CLOSE 4
 /* A certificate or key file larger than this is not one. */
 #define MAX_PEM_BYTES (1024 * 1024)
 
@@ -46,6 +50,7 @@ struct dalle_receiver {
     size_t max_body;
     double request_seconds;
     tracked *head, *tail;
+    unsigned closed; /* connections closed since the last run began */
     struct MHD_Response *ok, *unknown, *method, *too_large;
     char *tls_cert, *tls_key;
 };
@@ -90,10 +95,13 @@ static void on_connection(void *cls, struct MHD_Connection *connection, void **s
         t->connection = connection;
         list_at_tail(r, t);
         *socket_context = t;
-    } else if (t) {
-        unlist(r, t);
-        free(t);
-        *socket_context = NULL;
+    } else {
+        r->closed++;
+        if (t) {
+            unlist(r, t);
+            free(t);
+            *socket_context = NULL;
+        }
     }
 }
 
@@ -368,7 +376,11 @@ double dalle_receiver_due(const dalle_receiver *r)
 int dalle_receiver_run(dalle_receiver *r)
 {
     double now;
-    if (MHD_run(r->daemon) != MHD_YES) return -1;
+    for (int run = 0; run < MAX_RUNS_AFTER_CLOSE; run++) {
+        r->closed = 0;
+        if (MHD_run(r->daemon) != MHD_YES) return -1;
+        if (!r->closed) break;
+    }
     now = dalle_now();
     /* A connection that trickles its request, or sits idle, past its span
      * is shut down; libmicrohttpd sees the end and frees it on its next run. */
