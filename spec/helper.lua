@@ -188,15 +188,20 @@ function helper.run_lua(script, env)
   return read_all(lua_command(script, env))
 end
 
--- The same, started now and read later, so that several run side by side:
--- returns a function that waits for the script and returns its output.
-function helper.start_lua(script, env)
-  local f = assert(io.popen(shell(lua_command(script, env)), "r"))
+-- A shell command started now and read later, so that several run side by
+-- side: returns a function that waits for it and returns its output.
+function helper.start(cmd)
+  local f = assert(io.popen(shell(cmd), "r"))
   return function()
     local out = f:read("*a")
     f:close()
     return out
   end
+end
+
+-- The same for a Lua script, as run_lua runs it.
+function helper.start_lua(script, env)
+  return helper.start(lua_command(script, env))
 end
 
 -- The driver the README shows: step the client, resume the coroutines still

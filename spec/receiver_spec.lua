@@ -42,12 +42,7 @@ end
 -- blocks without stepping the client, so every command is bounded in time
 -- (curl -m): a receiver that never answers fails the spec, never hangs it.
 local function background(cmd)
-  local f = assert(io.popen("unset LD_PRELOAD; " .. cmd .. " 2>&1", "r"))
-  return function()
-    local out = f:read("*a")
-    f:close()
-    return out
-  end
+  return helper.start(cmd .. " 2>&1")
 end
 
 -- Steps `client` for `seconds` (its receiver answers only while driven).

@@ -177,6 +177,26 @@ end
 
 -- ---- the one-job commands ---------------------------------------------------
 
+-- A result's URL worth printing: an inline image's data: URL is not.
+local function printable_url(result)
+  return result and result.url:sub(1, 5) ~= "data:" and result.url or nil
+end
+
+-- How a command that saves one image ends: its path on stdout (or `record`
+-- as JSON), or why not on stderr; returns the exit code.
+local function report_saved(args, record, saved, path, err)
+  if args.json then
+    print_json(record)
+  elseif saved then
+    io.stdout:write(path, "\n")
+  end
+  if not saved then
+    say(tostring(err))
+    return failure_exit(err)
+  end
+  return EXIT.done
+end
+
 local function run_generate(args, config, timeout)
   local request = request_of(args)
   local params, verr = dalle.validate(batchfile.checkable(request, config))
@@ -195,18 +215,9 @@ local function run_generate(args, config, timeout)
   local saved
   if result then saved, err = client:download(result, path, { timeout = timeout }) end
   client:close()
-  if args.json then
-    print_json { prompt = params.prompt, id = result and result.id, status = saved and "succeeded"
-      or "failed", path = saved and path or nil, url = result and result.url:sub(1, 5) ~= "data:"
-      and result.url or nil, error = error_table(err) }
-  elseif saved then
-    io.stdout:write(path, "\n")
-  end
-  if not saved then
-    say(tostring(err))
-    return failure_exit(err)
-  end
-  return EXIT.done
+  return report_saved(args, { prompt = params.prompt, id = result and result.id,
+    status = saved and "succeeded" or "failed", path = saved and path or nil,
+    url = printable_url(result), error = error_table(err) }, saved, path, err)
 end
 
 local function run_status(args, config)
@@ -222,11 +233,9 @@ local function run_status(args, config)
     or (err.kind == "failed" and "failed") or "unknown"
   if args.json then
     print_json { id = args.id, status = status, service_status = job.service_status,
-      url = result and result.url:sub(1, 5) ~= "data:" and result.url or nil,
-      error = error_table(err) }
+      url = printable_url(result), error = error_table(err) }
   elseif result then
-    io.stdout:write("succeeded ", result.url:sub(1, 5) ~= "data:" and result.url or "(inline image)",
-      "\n")
+    io.stdout:write("succeeded ", printable_url(result) or "(inline image)", "\n")
   elseif result == false then
     io.stdout:write("pending", job.service_status and " (" .. job.service_status .. ")" or "", "\n")
   else
@@ -247,17 +256,9 @@ local function run_wait(args, config, timeout)
   local saved
   if result then saved, err = client:download(result, args.output, { timeout = timeout }) end
   client:close()
-  if args.json then
-    print_json { id = args.id, status = saved and "succeeded" or (err.kind == "timeout" and "pending")
-      or "failed", path = saved and args.output or nil, error = error_table(err) }
-  elseif saved then
-    io.stdout:write(args.output, "\n")
-  end
-  if not saved then
-    say(tostring(err))
-    return failure_exit(err)
-  end
-  return EXIT.done
+  return report_saved(args, { id = args.id, status = saved and "succeeded"
+    or (err.kind == "timeout" and "pending") or "failed", path = saved and args.output or nil,
+    error = error_table(err) }, saved, args.output, err)
 end
 
 local function run_validate(args)
